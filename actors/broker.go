@@ -1,0 +1,302 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Version is Warren's version, sent in the open frame's properties and shown by the daemon.
+var Version = "0.1.0-dev"
+
+// Broker is a running Warren broker: an actor system, its supervision tree and its listeners.
+// It is a library first (the nats-server model): tests and embedding programs build one with NewBroker,
+// Start it, read Addr, and Shutdown.
+type Broker struct {
+	opts   Options
+	log    *slog.Logger
+	system *actor.ActorSystem
+	root   *actor.PID // the broker supervisor: parent of vhosts and connections
+	vhosts map[string]*actor.PID
+	auth   *authenticator
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	http      *http.Server
+	conns     map[*connHandle]struct{}
+	wg        sync.WaitGroup // every long-lived goroutine (accept loops, readers, writers)
+	started   atomic.Bool
+	stopping  atomic.Bool
+	connCount atomic.Int64
+}
+
+// NewBroker builds a broker from opts; nothing listens until Start.
+func NewBroker(opts Options) (*Broker, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	auth, err := newAuthenticator(o)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{opts: o, log: o.Logger, auth: auth, vhosts: map[string]*actor.PID{}, conns: map[*connHandle]struct{}{}}
+	quiet := slog.New(discardHandler{})
+	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },
+		actor.WithSupervisor(brokerChildStrategy(b.log))), "warren")
+	if err != nil {
+		return nil, fmt.Errorf("spawn broker supervisor: %w", err)
+	}
+	if err := b.createVhosts(); err != nil {
+		b.system.Root.StopFuture(b.root).Wait() //nolint:errcheck // best effort on a failed start
+		return nil, err
+	}
+	return b, nil
+}
+
+// Start binds the listeners and begins accepting connections. It logs one line containing "listening".
+func (b *Broker) Start() error {
+	if !b.started.CompareAndSwap(false, true) {
+		return errors.New("broker already started")
+	}
+	if b.opts.AMQPAddr != "-" {
+		ln, err := net.Listen("tcp", b.opts.AMQPAddr)
+		if err != nil {
+			return fmt.Errorf("AMQP listener: %w", err)
+		}
+		b.serve(ln)
+		b.log.Info("listening", "amqp", ln.Addr().String(), "version", Version)
+	}
+	if b.opts.UnixSocket != "" {
+		_ = os.Remove(b.opts.UnixSocket) // a stale socket file from an earlier run
+		ln, err := net.Listen("unix", b.opts.UnixSocket)
+		if err != nil {
+			b.closeListeners()
+			return fmt.Errorf("unix socket listener: %w", err)
+		}
+		b.serve(ln)
+		b.log.Info("listening", "unix", b.opts.UnixSocket)
+	}
+	if b.opts.HTTPAddr != "" {
+		if err := b.startHTTP(); err != nil {
+			b.closeListeners()
+			return err
+		}
+	}
+	return nil
+}
+
+// Addr is the bound AMQP TCP address (nil before Start or when TCP is disabled).
+func (b *Broker) Addr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ln := range b.listeners {
+		if ln.Addr().Network() == "tcp" {
+			return ln.Addr()
+		}
+	}
+	return nil
+}
+
+// HTTPAddr is the bound HTTP address (nil when off).
+func (b *Broker) HTTPAddr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ln := range b.listeners {
+		if ln.Addr().Network() == "tcp" && b.http != nil && ln.Addr().String() == b.http.Addr {
+			return ln.Addr()
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting, closes every connection with amqp:connection:forced, stops the actor tree
+// and waits for every goroutine the broker started, or until ctx ends.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	if !b.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	b.closeListeners()
+	b.mu.Lock()
+	conns := make([]*connHandle, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
+	}
+	hs := b.http
+	b.mu.Unlock()
+	for _, c := range conns {
+		c.forceClose("broker is shutting down")
+	}
+	if hs != nil {
+		_ = hs.Shutdown(ctx)
+	}
+	done := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		_ = b.system.Root.StopFuture(b.root).Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		b.log.Info("broker stopped")
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			_ = c.conn.Close()
+		}
+		return ctx.Err()
+	}
+}
+
+func (b *Broker) serve(ln net.Listener) {
+	b.mu.Lock()
+	b.listeners = append(b.listeners, ln)
+	b.mu.Unlock()
+	b.goTracked(func() {
+		var backoff time.Duration
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				if b.stopping.Load() || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// EMFILE and friends: back off instead of spinning (as net/http does).
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				b.log.Warn("accept failed", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			backoff = 0
+			if max := b.opts.Limits.MaxConnections; max > 0 && b.connCount.Load() >= int64(max) {
+				b.log.Warn("connection refused: limit reached", "peer", nc.RemoteAddr().String(), "max_connections", max)
+				b.goTracked(func() { refuseConnection(nc, "connection limit reached") })
+				continue
+			}
+			b.goTracked(func() { b.handleConn(nc) })
+		}
+	})
+}
+
+func (b *Broker) closeListeners() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ln := range b.listeners {
+		_ = ln.Close()
+	}
+}
+
+// goTracked starts a long-lived goroutine that Shutdown waits for (nats-server's startGoRoutine).
+func (b *Broker) goTracked(f func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+}
+
+func (b *Broker) register(c *connHandle) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopping.Load() {
+		return false
+	}
+	b.conns[c] = struct{}{}
+	b.connCount.Add(1)
+	return true
+}
+
+func (b *Broker) unregister(c *connHandle) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.conns[c]; ok {
+		delete(b.conns, c)
+		b.connCount.Add(-1)
+	}
+}
+
+func (b *Broker) startHTTP() error {
+	ln, err := net.Listen("tcp", b.opts.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !b.started.Load() || b.stopping.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	b.mu.Lock()
+	b.listeners = append(b.listeners, ln)
+	b.http = hs
+	b.mu.Unlock()
+	b.goTracked(func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("HTTP server failed", "err", err)
+		}
+	})
+	b.log.Info("listening", "http", ln.Addr().String())
+	return nil
+}
+
+// brokerSupervisor is the root of Warren's actor tree (DESIGN.md §1): vhosts and connections are its
+// children. It holds no state of its own; the Broker struct owns the registry.
+type brokerSupervisor struct{ b *Broker }
+
+type spawnChild struct {
+	props *actor.Props
+	name  string
+}
+
+func (s *brokerSupervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *spawnChild:
+		pid, err := ctx.SpawnNamed(m.props, m.name)
+		if err != nil {
+			ctx.Respond(err)
+			return
+		}
+		ctx.Respond(pid)
+	}
+}
+
+// spawnUnderRoot spawns a top-level child (vhost or connection) of the broker supervisor.
+func (b *Broker) spawnUnderRoot(props *actor.Props, name string) (*actor.PID, error) {
+	res, err := b.system.Root.RequestFuture(b.root, &spawnChild{props: props, name: name}, 10*time.Second).Result()
+	if err != nil {
+		return nil, err
+	}
+	switch r := res.(type) {
+	case *actor.PID:
+		return r, nil
+	case error:
+		return nil, r
+	}
+	return nil, fmt.Errorf("unexpected spawn reply %T", res)
+}
+
+// discardHandler is an slog.Handler that drops everything: protoactor's own chatter stays out of Warren's
+// logs; Warren logs failures itself with the actor path.
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }

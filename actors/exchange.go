@@ -1,0 +1,95 @@
+package actors
+
+import (
+	"slices"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/actors/routing"
+)
+
+// exchange is the actor of one exchange: it owns its binding table and routes each publish to the
+// queues and exchanges it matches (DESIGN.md §3), one batch per destination per incoming batch.
+type exchange struct {
+	b     *Broker
+	vhost *actor.PID
+	name  string
+	kind  string
+	table routing.Table
+	dests map[routing.Destination]*actor.PID
+	match []routing.Destination // scratch for Match
+}
+
+func newExchange(b *Broker, vhost *actor.PID, name, kind string) *exchange {
+	t, err := routing.NewTable(routing.Kind(kind))
+	if err != nil {
+		panic("warren: exchange kind was validated by the vhost: " + err.Error())
+	}
+	return &exchange{b: b, vhost: vhost, name: name, kind: kind, table: t, dests: map[routing.Destination]*actor.PID{}}
+}
+
+type addBinding struct {
+	b   routing.Binding
+	pid *actor.PID
+}
+
+type removeDestination struct{ dest routing.Destination }
+
+func (x *exchange) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *publishBatch:
+		x.route(ctx, m.items)
+	case *addBinding:
+		if _, err := x.table.Add(m.b); err == nil {
+			x.dests[m.b.Destination] = m.pid
+		}
+	case *removeDestination:
+		x.table.RemoveDestination(m.dest)
+		delete(x.dests, m.dest)
+	}
+}
+
+func (x *exchange) route(ctx actor.Context, items []publish) {
+	queues := map[*actor.PID][]publish{}
+	exchanges := map[*actor.PID][]publish{}
+	confirms := map[*actor.PID][]confirm{}
+	for _, p := range items {
+		var headers func(string) (any, bool)
+		if x.kind == "headers" {
+			ap := p.msg.m.ApplicationProperties
+			headers = func(k string) (any, bool) { return ap.Get(k) }
+		}
+		x.match = x.table.Match(x.match[:0], p.msg.routingKey, headers)
+		n := 0
+		for _, d := range x.match {
+			pid := x.dests[d]
+			if pid == nil {
+				continue
+			}
+			if d.Exchange {
+				if d.Name == x.name || slices.Contains(p.visited, d.Name) {
+					continue // a cycle of exchange-to-exchange bindings: each exchange routes a message once
+				}
+				fwd := p
+				fwd.visited = append(slices.Clip(p.visited), x.name)
+				exchanges[pid] = append(exchanges[pid], fwd)
+			} else {
+				queues[pid] = append(queues[pid], p)
+			}
+			n++
+		}
+		if p.ref.link != nil && n != 1 {
+			confirms[p.ref.link] = append(confirms[p.ref.link], confirm{seq: p.ref.seq, delta: n - 1})
+		}
+	}
+	// Confirm deltas go out before the queues get the messages, so a link never sees a queue's
+	// confirmation before it knows how many to wait for.
+	for link, cs := range confirms {
+		ctx.Send(link, &confirmBatch{items: cs})
+	}
+	for pid, ps := range queues {
+		ctx.Send(pid, &enqueueBatch{items: ps})
+	}
+	for pid, ps := range exchanges {
+		ctx.Send(pid, &publishBatch{items: ps})
+	}
+}

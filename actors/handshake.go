@@ -1,0 +1,424 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/protocol"
+)
+
+var connSeq atomic.Uint64
+
+// connHandle is what the goroutines of one connection (handshake/reader, writer) and its actors share.
+// Everything in it is set before the connection actor is spawned and read-only afterwards, except the
+// atomics.
+type connHandle struct {
+	b      *Broker
+	conn   net.Conn
+	w      *frameWriter
+	id     string // "conn-N": the actor name, and the id in logs
+	peer   string
+	user   string
+	vhost  *actor.PID
+	vname  string
+	pid    *actor.PID
+	remote *protocol.Open // the peer's open
+	// negotiated
+	peerMaxFrame uint32 // the largest frame we may send
+	channelMax   uint16
+	closing      atomic.Bool
+}
+
+// handleConn runs the whole life of one accepted socket on its own goroutine: the handshake
+// (spec 2.2 protocol header, 5.3 SASL, 2.4.1 open), then the read loop that turns frames into actor
+// messages for the connection actor.
+func (b *Broker) handleConn(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	h := &connHandle{b: b, conn: nc, id: fmt.Sprintf("conn-%d", connSeq.Add(1)), peer: peerString(nc.RemoteAddr())}
+	if !b.register(h) {
+		_ = nc.Close()
+		return
+	}
+	defer b.unregister(h)
+	defer nc.Close()
+	log := b.log.With("conn", h.id, "peer", h.peer)
+	lim := b.opts.Limits
+
+	_ = nc.SetDeadline(time.Now().Add(lim.HandshakeTimeout))
+	fr := protocol.NewFrameReader(nc, lim.MaxFrameSize)
+	user, err := b.negotiate(fr, nc)
+	if err != nil {
+		log.Info("handshake failed", "err", err)
+		return
+	}
+	h.user = user
+	open, err := readOpen(fr)
+	if err != nil {
+		log.Info("handshake failed: no open", "err", err)
+		// The peer sent AMQP but broke it before open: tell it why if we can (spec 2.8.16).
+		writeCloseNow(nc, protocol.ConditionFor(err), err.Error())
+		return
+	}
+	h.remote = open
+	h.vname, h.vhost, err = b.chooseVhost(open.Hostname)
+	if err != nil {
+		writeOpenAndClose(nc, b.ourOpen(open), protocol.ErrNotFound, err.Error())
+		log.Info("connection refused", "err", err)
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+
+	// Negotiate (spec 2.7.1): we send frames no larger than the peer's max-frame-size and use channels
+	// up to the smaller channel-max.
+	h.peerMaxFrame = max(min(open.MaxFrameSize, 1<<31), protocol.MinMaxFrameSize)
+	h.channelMax = min(open.ChannelMax, lim.ChannelMax)
+	h.w = newFrameWriter(nc)
+	b.goTracked(h.w.run)
+	defer h.w.close()
+	h.w.frame(0, b.ourOpen(open))
+	if open.IdleTimeout > 0 {
+		// spec 2.4.5: send something at least every peer idle-time-out; half of it leaves room for latency.
+		h.w.setHeartbeat(time.Duration(open.IdleTimeout) * time.Millisecond / 2)
+	}
+
+	props := actor.PropsFromProducer(func() actor.Actor { return newConnection(h) })
+	pid, err := b.spawnUnderRoot(props, h.id)
+	if err != nil {
+		log.Error("spawn connection actor", "err", err)
+		return
+	}
+	h.pid = pid
+	log.Debug("connection open", "user", user, "vhost", h.vname, "container", open.ContainerID)
+	h.readLoop(fr)
+}
+
+// negotiate runs the protocol-header exchange and SASL; it returns the authenticated user.
+func (b *Broker) negotiate(fr *protocol.FrameReader, nc net.Conn) (string, error) {
+	hdr, err := fr.ReadProtoHeader()
+	if err != nil {
+		// Not AMQP at all (an HTTP request, garbage): answer with the header we want, then close (spec 2.2).
+		_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
+		return "", fmt.Errorf("bad protocol header: %w", err)
+	}
+	if hdr.Major != 1 || hdr.Minor != 0 || hdr.Revision != 0 {
+		_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
+		return "", fmt.Errorf("unsupported AMQP version %d.%d.%d", hdr.Major, hdr.Minor, hdr.Revision)
+	}
+	switch hdr.ID {
+	case protocol.ProtoAMQP:
+		// The client skips SASL: it is anonymous (DESIGN.md §6).
+		user, err := b.auth.loginAnonymous(nc.RemoteAddr())
+		if err != nil {
+			_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
+			return "", err
+		}
+		_, err = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
+		return user, err
+	case protocol.ProtoSASL:
+		user, err := b.sasl(fr, nc)
+		if err != nil {
+			return "", err
+		}
+		hdr, err := fr.ReadProtoHeader()
+		if err != nil {
+			return "", fmt.Errorf("after SASL: %w", err)
+		}
+		if hdr.ID != protocol.ProtoAMQP || hdr.Major != 1 || hdr.Minor != 0 || hdr.Revision != 0 {
+			_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
+			return "", fmt.Errorf("after SASL the client sent protocol id %d, want AMQP", hdr.ID)
+		}
+		_, err = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
+		return user, err
+	default:
+		// TLS upgrade (id 2) is not offered on this port yet; tell the client what we speak.
+		_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
+		return "", fmt.Errorf("unsupported protocol id %d", hdr.ID)
+	}
+}
+
+// sasl runs the SASL exchange (spec 5.3.2): mechanisms → init [→ challenge/response] → outcome.
+func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
+	mechs := []protocol.Symbol{"PLAIN"}
+	if b.auth.allowAnonymous {
+		mechs = append(mechs, "ANONYMOUS")
+	}
+	out := protocol.AppendProtoHeader(nil, protocol.ProtoSASL)
+	out, err := protocol.AppendSASLFrame(out, &protocol.SASLMechanisms{Mechanisms: mechs})
+	if err != nil {
+		return "", err
+	}
+	if _, err := nc.Write(out); err != nil {
+		return "", err
+	}
+	body, err := readSASL(fr)
+	if err != nil {
+		return "", err
+	}
+	init, ok := body.(*protocol.SASLInit)
+	if !ok {
+		return "", fmt.Errorf("expected sasl-init, got %T", body)
+	}
+	var user string
+	switch init.Mechanism {
+	case "PLAIN":
+		resp := init.InitialResponse
+		if resp == nil {
+			// No initial response: ask for it with an empty challenge (RFC 4422 §5).
+			out, _ := protocol.AppendSASLFrame(nil, &protocol.SASLChallenge{Challenge: []byte{}})
+			if _, err := nc.Write(out); err != nil {
+				return "", err
+			}
+			body, err := readSASL(fr)
+			if err != nil {
+				return "", err
+			}
+			r, ok := body.(*protocol.SASLResponse)
+			if !ok {
+				return "", fmt.Errorf("expected sasl-response, got %T", body)
+			}
+			resp = r.Response
+		}
+		user, err = b.auth.loginPlain(resp, nc.RemoteAddr())
+	case "ANONYMOUS":
+		user, err = b.auth.loginAnonymous(nc.RemoteAddr())
+	default:
+		err = fmt.Errorf("mechanism %q is not offered", init.Mechanism)
+	}
+	code := protocol.SASLOk
+	if err != nil {
+		code = protocol.SASLAuth
+	}
+	out, _ = protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: code})
+	if _, werr := nc.Write(out); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		b.log.Warn("login failed", "peer", peerString(nc.RemoteAddr()), "mechanism", string(init.Mechanism), "err", err)
+		return "", err
+	}
+	return user, nil
+}
+
+func readSASL(fr *protocol.FrameReader) (protocol.SASLFrameBody, error) {
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		if len(f.Body) == 0 {
+			continue // an empty frame is a heartbeat, allowed anywhere (spec 2.3.2)
+		}
+		if f.Type != protocol.FrameTypeSASL {
+			return nil, &protocol.FramingError{Msg: "expected a SASL frame"}
+		}
+		return protocol.DecodeSASLFrameBody(f.Body)
+	}
+}
+
+func readOpen(fr *protocol.FrameReader) (*protocol.Open, error) {
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		if len(f.Body) == 0 {
+			continue
+		}
+		if f.Type != protocol.FrameTypeAMQP {
+			return nil, &protocol.FramingError{Msg: "expected an AMQP frame carrying open"}
+		}
+		p, _, err := protocol.DecodeFrameBody(f.Body)
+		if err != nil {
+			return nil, err
+		}
+		open, ok := p.(*protocol.Open)
+		if !ok {
+			return nil, &protocol.Error{Condition: protocol.ErrIllegalState, Description: fmt.Sprintf("expected open, got %s", describe(p))}
+		}
+		return open, nil
+	}
+}
+
+// ourOpen is the open we answer with (spec 2.7.1).
+func (b *Broker) ourOpen(peer *protocol.Open) *protocol.Open {
+	lim := b.opts.Limits
+	o := &protocol.Open{
+		ContainerID:         containerID(),
+		MaxFrameSize:        lim.MaxFrameSize,
+		ChannelMax:          lim.ChannelMax,
+		OfferedCapabilities: []protocol.Symbol{"ANONYMOUS-RELAY"},
+		Properties: protocol.Map{
+			{Key: protocol.Symbol("product"), Value: "Warren"},
+			{Key: protocol.Symbol("version"), Value: Version},
+		},
+	}
+	if lim.IdleTimeout > 0 {
+		o.IdleTimeout = uint32(lim.IdleTimeout / time.Millisecond)
+	}
+	_ = peer
+	return o
+}
+
+func containerID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return "warren@" + host
+}
+
+// chooseVhost maps open.hostname to a vhost: "vhost:NAME" selects NAME (RabbitMQ 4); a plain name that is
+// a vhost selects it; anything else (a DNS name, an address, empty) is the default vhost "/".
+func (b *Broker) chooseVhost(hostname string) (string, *actor.PID, error) {
+	if name, ok := strings.CutPrefix(hostname, "vhost:"); ok {
+		if pid := b.vhosts[name]; pid != nil {
+			return name, pid, nil
+		}
+		return "", nil, fmt.Errorf("virtual host %q does not exist", name)
+	}
+	if pid := b.vhosts[hostname]; pid != nil {
+		return hostname, pid, nil
+	}
+	return "/", b.vhosts["/"], nil
+}
+
+// readLoop decodes frames and hands them to the connection actor, one batch per socket read, so a burst
+// of transfers costs one mailbox hop (DESIGN.md §1).
+func (h *connHandle) readLoop(fr *protocol.FrameReader) {
+	idle := h.b.opts.Limits.IdleTimeout
+	var batch []inFrame
+	for {
+		if idle > 0 {
+			_ = h.conn.SetReadDeadline(time.Now().Add(idle))
+		}
+		f, err := fr.ReadFrame()
+		for err == nil {
+			if len(f.Body) > 0 {
+				var in inFrame
+				if in, err = decodeInFrame(f); err != nil {
+					break
+				}
+				batch = append(batch, in)
+			}
+			if len(batch) >= 256 || !fr.HasFrame() {
+				break
+			}
+			f, err = fr.ReadFrame()
+		}
+		if len(batch) > 0 {
+			h.b.system.Root.Send(h.pid, &inFrames{frames: batch})
+			batch = nil
+		}
+		if err != nil {
+			h.b.system.Root.Send(h.pid, readFailure(err, idle))
+			return
+		}
+	}
+}
+
+func decodeInFrame(f protocol.Frame) (inFrame, error) {
+	if f.Type != protocol.FrameTypeAMQP {
+		return inFrame{}, &protocol.FramingError{Msg: fmt.Sprintf("frame type %d after open; only AMQP frames are allowed", f.Type)}
+	}
+	p, payload, err := protocol.DecodeFrameBody(f.Body)
+	if err != nil {
+		return inFrame{}, err
+	}
+	in := inFrame{channel: f.Channel, perf: p}
+	if t, ok := p.(*protocol.Transfer); ok {
+		// Frame bodies alias the reader's buffer: a transfer keeps its own copy of tag and payload.
+		t.DeliveryTag = cloneBytes(t.DeliveryTag)
+		in.payload = cloneBytes(payload)
+	}
+	return in, nil
+}
+
+func readFailure(err error, idle time.Duration) *connFailed {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return &connFailed{err: &protocol.Error{Condition: protocol.ErrResourceLimitExceeded,
+			Description: fmt.Sprintf("no frame received for %s (idle-time-out)", idle)}}
+	case errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+		return &connFailed{lost: true}
+	}
+	var de *protocol.DecodeError
+	var fe *protocol.FramingError
+	var pe *protocol.Error
+	switch {
+	case errors.As(err, &de), errors.As(err, &fe):
+		return &connFailed{err: &protocol.Error{Condition: protocol.ConditionFor(err), Description: err.Error()}}
+	case errors.As(err, &pe):
+		return &connFailed{err: pe}
+	}
+	return &connFailed{lost: true}
+}
+
+// writeCloseNow answers a broken handshake: an open (required before close, spec 2.4.1) then close.
+func writeCloseNow(nc net.Conn, cond protocol.Symbol, desc string) {
+	writeOpenAndClose(nc, &protocol.Open{ContainerID: containerID()}, cond, desc)
+}
+
+func writeOpenAndClose(nc net.Conn, open *protocol.Open, cond protocol.Symbol, desc string) {
+	out, err := protocol.AppendFrame(nil, 0, open)
+	if err != nil {
+		return
+	}
+	out, err = protocol.AppendFrame(out, 0, &protocol.Close{Error: &protocol.Error{Condition: cond, Description: desc}})
+	if err != nil {
+		return
+	}
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = nc.Write(out)
+}
+
+// refuseConnection is used past the connection limit: accept the header, then open+close with
+// amqp:resource-limit-exceeded so the client sees why.
+func refuseConnection(nc net.Conn, why string) {
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(2 * time.Second))
+	var hdr [8]byte
+	if _, err := readFull(nc, hdr[:]); err != nil {
+		return
+	}
+	_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
+	writeCloseNow(nc, protocol.ErrResourceLimitExceeded, why)
+}
+
+func readFull(nc net.Conn, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := nc.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func peerString(a net.Addr) string {
+	if a == nil {
+		return "pipe"
+	}
+	return a.String()
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+func describe(p any) string {
+	return strings.TrimPrefix(fmt.Sprintf("%T", p), "*protocol.")
+}

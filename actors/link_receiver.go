@@ -1,0 +1,319 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/protocol"
+)
+
+// receiverLink is the broker's end of a producer's link (the broker receives): it grants credit,
+// assembles transfers into messages, publishes them to its target and settles each delivery once every
+// queue it was routed to holds it (DESIGN.md §4).
+type receiverLink struct {
+	linkBase
+	target    *targetResolved
+	rcvSecond bool // rcv-settle-mode second: our dispositions are not settled; the producer settles (2.6.12)
+	maxSize   uint64
+
+	// credit (spec 2.6.7), in the producer's delivery-count numbering
+	deliveryCount uint32
+	credit        uint32
+
+	// the delivery being assembled from frames with more=true
+	cur *assembly
+
+	seq     uint64
+	pending map[uint64]*pendingPublish
+	out     []publish      // this burst's publishes for the fixed target
+	settled []settledState // this burst's finished deliveries, for dispositions in ranges
+	// releaseUnroutable: the producer's source accepts released (else unroutable messages are rejected)
+	releaseUnroutable bool
+}
+
+type assembly struct {
+	id      uint32
+	settled bool
+	buf     []byte
+}
+
+type pendingPublish struct {
+	deliveryID  uint32
+	outstanding int
+	queued      int
+	err         *protocol.Error
+}
+
+type settledState struct {
+	id    uint32
+	state protocol.DeliveryState
+}
+
+func newReceiverLink(b linkBase) *receiverLink {
+	l := &receiverLink{linkBase: b, pending: map[uint64]*pendingPublish{}, releaseUnroutable: true}
+	l.init()
+	l.rcvSecond = b.peer.RcvSettleMode == protocol.RcvSecond
+	l.maxSize = b.h.b.opts.Limits.MaxMessageSize
+	if b.peer.MaxMessageSize > 0 && b.peer.MaxMessageSize < l.maxSize {
+		l.maxSize = b.peer.MaxMessageSize
+	}
+	if src := b.peer.Source; src != nil && len(src.Outcomes) > 0 {
+		l.releaseUnroutable = false
+		for _, o := range src.Outcomes {
+			if o == "amqp:released:list" {
+				l.releaseUnroutable = true
+			}
+		}
+	}
+	if b.peer.InitialDeliveryCount.Set {
+		l.deliveryCount = b.peer.InitialDeliveryCount.V
+	}
+	return l
+}
+
+func (l *receiverLink) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if l.peer.Coordinator != nil {
+			l.refuse(ctx, protocol.RoleReceiver, &protocol.Error{Condition: protocol.ErrNotImplemented,
+				Description: "transactions are not supported"})
+			return
+		}
+		req := &resolveTarget{user: l.h.user, conn: l.h.pid}
+		if t := l.peer.Target; t != nil && t.Address.Set {
+			req.address = t.Address.V
+		} else {
+			req.anonymous = true // null target: each message's `to` decides (ANONYMOUS-RELAY)
+		}
+		ctx.Request(l.h.vhost, req)
+	case *targetResolved:
+		l.resolved(ctx, m)
+	case *linkTransfers:
+		if l.detached || l.target == nil {
+			return // transfers after our detach are ignored until the peer's detach (2.6.5)
+		}
+		for _, t := range m.items {
+			if err := l.transfer(ctx, t); err != nil {
+				l.detach(ctx, err)
+				break
+			}
+		}
+		l.flush(ctx)
+	case *confirmBatch:
+		for _, c := range m.items {
+			l.confirmed(c)
+		}
+		l.writeDispositions()
+	case *peerFlow:
+		if m.flow.Echo {
+			l.sendFlow(ctx, false)
+		}
+	case *peerDetach:
+		l.onPeerDetach(ctx, m.detach)
+	case *linkStolen:
+		l.stolen(ctx)
+	case *actor.Stopped:
+		l.releaseName(ctx, protocol.RoleSender)
+	}
+}
+
+func (l *receiverLink) resolved(ctx actor.Context, r *targetResolved) {
+	if r.err != nil {
+		l.refuse(ctx, protocol.RoleReceiver, r.err)
+		return
+	}
+	l.target = r
+	target := l.peer.Target
+	if target == nil {
+		target = &protocol.Target{}
+	}
+	rcv := protocol.RcvFirst
+	if l.rcvSecond {
+		rcv = protocol.RcvSecond
+	}
+	l.writeAttach(&protocol.Attach{
+		Name: l.name, Handle: l.handle, Role: protocol.RoleReceiver,
+		SndSettleMode: l.peer.SndSettleMode, RcvSettleMode: rcv,
+		Source: l.peer.Source, Target: target, MaxMessageSize: l.maxSize,
+	})
+	l.credit = l.h.b.opts.Limits.LinkCredit
+	l.sendFlow(ctx, false)
+}
+
+func (l *receiverLink) sendFlow(ctx actor.Context, echo bool) {
+	ctx.Send(l.session, &linkFlow{handle: l.handle, deliveryCount: l.deliveryCount, credit: l.credit, echo: echo})
+}
+
+// transfer takes one frame (spec 2.6.11, 2.7.5).
+func (l *receiverLink) transfer(ctx actor.Context, it inTransfer) *protocol.Error {
+	t := it.t
+	if l.cur == nil {
+		if t.Aborted {
+			return nil // an aborted delivery that never started: nothing to discard
+		}
+		if l.credit == 0 {
+			return &protocol.Error{Condition: protocol.ErrTransferLimitExceeded, Description: "transfer without link credit"}
+		}
+		if !t.DeliveryID.Set {
+			return &protocol.Error{Condition: protocol.ErrInvalidField, Description: "the first transfer of a delivery must carry a delivery-id"}
+		}
+		l.credit--
+		l.deliveryCount++
+		l.cur = &assembly{id: t.DeliveryID.V, settled: t.Settled.V}
+		if !t.More {
+			l.cur.buf = it.payload // the usual single-frame delivery: no copy
+		} else {
+			l.cur.buf = append(make([]byte, 0, 2*len(it.payload)), it.payload...)
+		}
+	} else {
+		if t.Aborted {
+			l.cur = nil // spec 2.6.14: an aborted delivery is discarded; it needs no settlement
+			return nil
+		}
+		if t.Settled.V {
+			l.cur.settled = true
+		}
+		l.cur.buf = append(l.cur.buf, it.payload...)
+	}
+	if uint64(len(l.cur.buf)) > l.maxSize {
+		l.cur = nil
+		return &protocol.Error{Condition: protocol.ErrMessageSizeExceeded,
+			Description: fmt.Sprintf("message larger than max-message-size %d", l.maxSize)}
+	}
+	if t.More {
+		return nil
+	}
+	a := l.cur
+	l.cur = nil
+	l.publish(ctx, a)
+	if l.credit <= l.h.b.opts.Limits.LinkCredit/2 {
+		l.credit = l.h.b.opts.Limits.LinkCredit
+		l.sendFlow(ctx, false)
+	}
+	return nil
+}
+
+// publish routes one complete message to the link's target.
+func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
+	var pm protocol.Message
+	if err := protocol.ParseMessage(a.buf, &pm); err != nil {
+		l.settle(a, &protocol.Rejected{Error: &protocol.Error{Condition: protocol.ErrDecodeError, Description: err.Error()}})
+		return
+	}
+	exchange, key := l.target.exchange, l.target.key
+	if l.target.useSubject {
+		key = pm.Properties.Subject.V
+	}
+	p := publish{}
+	if !a.settled {
+		l.seq++
+		l.pending[l.seq] = &pendingPublish{deliveryID: a.id, outstanding: 1}
+		p.ref = publishRef{link: ctx.Self(), seq: l.seq}
+	}
+	if l.target.anonymous {
+		to := pm.Properties.To
+		if !to.Set {
+			l.failPending(p.ref, &protocol.Error{Condition: protocol.ErrPreconditionFailed,
+				Description: "a message on a link with a null target needs properties.to"})
+			return
+		}
+		p.msg = newMessage(a.buf, &pm, "", "", time.Now())
+		ctx.Send(l.h.vhost, &publishTo{address: to.V, user: l.h.user, item: p})
+		return
+	}
+	p.msg = newMessage(a.buf, &pm, exchange, key, time.Now())
+	l.out = append(l.out, p)
+}
+
+func (l *receiverLink) failPending(ref publishRef, err *protocol.Error) {
+	if ref.link == nil {
+		return
+	}
+	l.confirmed(confirm{seq: ref.seq, delta: -1, err: err})
+}
+
+func (l *receiverLink) flush(ctx actor.Context) {
+	if len(l.out) > 0 {
+		if l.target.toQueue {
+			ctx.Send(l.target.pid, &enqueueBatch{items: l.out})
+		} else {
+			ctx.Send(l.target.pid, &publishBatch{items: l.out})
+		}
+		l.out = nil
+	}
+	l.writeDispositions()
+}
+
+func (l *receiverLink) confirmed(c confirm) {
+	p := l.pending[c.seq]
+	if p == nil {
+		return
+	}
+	p.outstanding += c.delta
+	p.queued += c.queued
+	if c.err != nil && p.err == nil {
+		p.err = c.err
+	}
+	if p.outstanding > 0 {
+		return
+	}
+	delete(l.pending, c.seq)
+	var st protocol.DeliveryState
+	switch {
+	case p.err != nil:
+		st = &protocol.Rejected{Error: p.err}
+	case p.queued == 0 && l.releaseUnroutable:
+		st = &protocol.Released{}
+	case p.queued == 0:
+		st = &protocol.Rejected{Error: &protocol.Error{Condition: protocol.ErrNotFound, Description: "the message was not routed to any queue"}}
+	default:
+		st = &protocol.Accepted{}
+	}
+	l.settled = append(l.settled, settledState{id: p.deliveryID, state: st})
+}
+
+func (l *receiverLink) settle(a *assembly, st protocol.DeliveryState) {
+	if a.settled {
+		return
+	}
+	l.settled = append(l.settled, settledState{id: a.id, state: st})
+}
+
+var accepted = &protocol.Accepted{}
+
+// writeDispositions settles finished deliveries, one frame per run of consecutive accepted ids
+// (RabbitMQ's disposition ranges), one frame for each other outcome.
+func (l *receiverLink) writeDispositions() {
+	if len(l.settled) == 0 || l.detached {
+		l.settled = l.settled[:0]
+		return
+	}
+	settled := !l.rcvSecond
+	items := l.settled
+	l.h.w.append(func(b []byte) []byte {
+		for i := 0; i < len(items); {
+			j := i + 1
+			if _, ok := items[i].state.(*protocol.Accepted); ok {
+				for j < len(items) && items[j].id == items[j-1].id+1 {
+					if _, ok := items[j].state.(*protocol.Accepted); !ok {
+						break
+					}
+					j++
+				}
+			}
+			d := protocol.Disposition{Role: protocol.RoleReceiver, First: items[i].id, Settled: settled, State: items[i].state}
+			if j-i > 1 {
+				d.Last = protocol.Some(items[j-1].id)
+				d.State = accepted
+			}
+			var err error
+			if b, err = protocol.AppendFrame(b, l.ch, &d); err != nil {
+				panic("warren: encoding disposition: " + err.Error())
+			}
+			i = j
+		}
+		return b
+	})
+	l.settled = l.settled[:0]
+}

@@ -1,0 +1,115 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/warren-mq/warren/actors/definitions"
+)
+
+// Options configure a Broker. The zero value of every field means "the default" (see DefaultOptions);
+// NewBroker fills them in, so an embedding program sets only what it cares about.
+type Options struct {
+	// AMQPAddr is the plain AMQP listener, host:port. Port 0 picks a free port (read it back with Addr).
+	// Empty means ":5672"; "-" disables the TCP listener (an embedding program may serve only a Unix socket).
+	AMQPAddr string
+	// AMQPSAddr, TLSCert, TLSKey and TLSCA configure AMQP over TLS (not yet supported: NewBroker refuses it).
+	AMQPSAddr string
+	TLSCert   string
+	TLSKey    string
+	TLSCA     string
+	// UnixSocket is a path for AMQP over a Unix domain socket; empty = off.
+	UnixSocket string
+	// HTTPAddr serves /healthz and /readyz (and later metrics and management); empty = off.
+	HTTPAddr string
+	// DataDir holds durable state (not yet used: messages live in memory until the durability work lands).
+	DataDir string
+	// Definitions is topology and users applied at start (RabbitMQ's definitions.json), nil = none.
+	Definitions *definitions.Definitions
+	// Logger receives the broker's logs; nil = slog.Default().
+	Logger *slog.Logger
+
+	Limits Limits
+	Auth   Auth
+}
+
+// Limits bound what one peer may use. Zero fields take the defaults of DefaultLimits.
+type Limits struct {
+	MaxFrameSize     uint32        // our open.max-frame-size (default 1 MiB; at least 512)
+	ChannelMax       uint16        // our open.channel-max (default 2047: sessions per connection)
+	HandleMax        uint32        // our begin.handle-max (default 1023: links per session)
+	MaxMessageSize   uint64        // our attach.max-message-size (default 128 MiB)
+	IdleTimeout      time.Duration // our open.idle-time-out (default 60 s; negative = none)
+	HandshakeTimeout time.Duration // protocol header + SASL + open must finish in this (default 10 s)
+	MaxConnections   int           // total (default 0 = unlimited)
+	SessionWindow    uint32        // incoming-window we grant each session, in transfers (default 5000)
+	LinkCredit       uint32        // credit we grant each producer link (default 1000)
+}
+
+// Auth chooses who may log in. The defaults follow RabbitMQ (DESIGN.md §6).
+type Auth struct {
+	// DisableAnonymous refuses SASL ANONYMOUS and clients that skip SASL (default: allowed, as guest).
+	DisableAnonymous bool
+	// GuestAnywhere lets guest (and anonymous clients) connect from non-loopback addresses (default: loopback only).
+	GuestAnywhere bool
+	// AnonymousUser is the user anonymous clients act as (default "guest").
+	AnonymousUser string
+}
+
+// DefaultLimits are the limits a broker uses for every zero field of Options.Limits.
+var DefaultLimits = Limits{
+	MaxFrameSize:     1 << 20,
+	ChannelMax:       2047,
+	HandleMax:        1023,
+	MaxMessageSize:   128 << 20,
+	IdleTimeout:      60 * time.Second,
+	HandshakeTimeout: 10 * time.Second,
+	SessionWindow:    5000,
+	LinkCredit:       1000,
+}
+
+// withDefaults returns o with every zero field set to its default, or an error for what cannot work.
+func (o Options) withDefaults() (Options, error) {
+	if o.AMQPAddr == "" {
+		o.AMQPAddr = ":5672"
+	}
+	if o.AMQPSAddr != "" || o.TLSCert != "" || o.TLSKey != "" || o.TLSCA != "" {
+		return o, fmt.Errorf("AMQP over TLS (--amqps-addr, --tls-*) is not yet supported")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	l, d := &o.Limits, DefaultLimits
+	if l.MaxFrameSize == 0 {
+		l.MaxFrameSize = d.MaxFrameSize
+	}
+	if l.MaxFrameSize < 512 {
+		return o, fmt.Errorf("max frame size %d is below the AMQP minimum of 512", l.MaxFrameSize)
+	}
+	if l.ChannelMax == 0 {
+		l.ChannelMax = d.ChannelMax
+	}
+	if l.HandleMax == 0 {
+		l.HandleMax = d.HandleMax
+	}
+	if l.MaxMessageSize == 0 {
+		l.MaxMessageSize = d.MaxMessageSize
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
+	if l.HandshakeTimeout == 0 {
+		l.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if l.SessionWindow == 0 {
+		l.SessionWindow = d.SessionWindow
+	}
+	if l.LinkCredit == 0 {
+		l.LinkCredit = d.LinkCredit
+	}
+	if o.Auth.AnonymousUser == "" {
+		o.Auth.AnonymousUser = "guest"
+	}
+	return o, nil
+}

@@ -1,0 +1,434 @@
+package actors
+
+import (
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/protocol"
+	"github.com/warren-mq/warren/protocol/serial"
+)
+
+// queue is the actor of one queue: a FIFO of messages, its consumers with their credit, and the
+// deliveries they have not settled yet (DESIGN.md §4). Messages live in memory here; the store slots in
+// under ready/unacked (the durability work).
+type queue struct {
+	b     *Broker
+	vhost *actor.PID
+	spec  queueSpec
+	log   *slog.Logger
+
+	ready      []*qentry // ready[head:] is the queue, ordered by qid
+	head       int
+	readyBytes int64
+	unacked    map[uint64]unackedEntry
+	consumers  []*consumerState
+	rr         int
+	nextQID    uint64
+
+	hadConsumer bool
+	lastUsed    time.Time
+	ttlTimer    *time.Timer
+	ttlAt       int64
+	idleTimer   *time.Timer
+	deleted     bool
+}
+
+type qentry struct {
+	qid           uint64
+	msg           *message
+	deliveryCount uint32
+	acquired      bool  // delivered at least once: first-acquirer is false from then on
+	expiresAt     int64 // unix ms; 0 = never
+}
+
+type unackedEntry struct {
+	e *qentry
+	c *consumerState
+}
+
+type consumerState struct {
+	link       *actor.PID
+	presettled bool
+	sent       uint32 // counts deliveries from the link's initial delivery-count
+	limit      uint32 // the link's delivery-count + credit
+	drain      bool
+}
+
+func (c *consumerState) credit() uint32 {
+	if d := serial.Diff(c.sent, c.limit); d > 0 {
+		return uint32(d)
+	}
+	return 0
+}
+
+type queueDelete struct{ reason string }
+type ttlTick struct{}
+type idleTick struct{}
+
+func newQueue(b *Broker, vhost *actor.PID, spec queueSpec) *queue {
+	return &queue{b: b, vhost: vhost, spec: spec, log: b.log.With("queue", spec.name),
+		unacked: map[uint64]unackedEntry{}, lastUsed: time.Now()}
+}
+
+func (q *queue) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		q.armIdle(ctx)
+	case *enqueueBatch:
+		q.enqueue(ctx, m.items)
+		q.dispatch(ctx)
+	case *addConsumer:
+		if q.deleted {
+			ctx.Respond(&addConsumerResult{err: notFound("queue", q.spec.name)})
+			return
+		}
+		q.consumers = append(q.consumers, &consumerState{link: m.link, presettled: m.presettled, sent: m.count, limit: m.count})
+		q.hadConsumer = true
+		q.lastUsed = time.Now()
+		ctx.Respond(&addConsumerResult{})
+	case *consumerCredit:
+		if c := q.consumer(m.link); c != nil {
+			c.limit, c.drain = m.limit, m.drain
+			q.dispatch(ctx)
+		}
+	case *settleBatch:
+		q.settle(ctx, m)
+		q.dispatch(ctx)
+	case *removeConsumer:
+		q.removeConsumer(ctx, m.link)
+	case *ttlTick:
+		q.ttlTimer = nil
+		q.expireHead(ctx, nowMillis())
+		q.armTTL(ctx)
+	case *idleTick:
+		q.idleTimer = nil
+		if len(q.consumers) == 0 && time.Since(q.lastUsed) >= time.Duration(q.spec.expires)*time.Millisecond {
+			ctx.Send(q.vhost, &deleteQueue{name: q.spec.name, reason: "x-expires: unused"})
+		} else {
+			q.armIdle(ctx)
+		}
+	case *queueDelete:
+		q.deleted = true
+		for _, c := range q.consumers {
+			ctx.Send(c.link, &queueGone{queue: q.spec.name, reason: &protocol.Error{Condition: protocol.ErrResourceDeleted,
+				Description: "queue " + q.spec.name + " was deleted: " + m.reason}})
+		}
+		q.consumers = nil
+		ctx.Stop(ctx.Self())
+	case *actor.Stopped:
+		if q.ttlTimer != nil {
+			q.ttlTimer.Stop()
+		}
+		if q.idleTimer != nil {
+			q.idleTimer.Stop()
+		}
+	}
+}
+
+func (q *queue) consumer(link *actor.PID) *consumerState {
+	for _, c := range q.consumers {
+		if c.link.Equal(link) {
+			return c
+		}
+	}
+	return nil
+}
+
+func (q *queue) length() int { return len(q.ready) - q.head }
+
+// enqueue stores a batch and confirms it to the publishing links (DESIGN.md §4: accepted once held).
+func (q *queue) enqueue(ctx actor.Context, items []publish) {
+	confirms := map[*actor.PID][]confirm{}
+	now := nowMillis()
+	for _, p := range items {
+		if q.full(p.msg) && q.spec.overflow != "drop-head" {
+			// x-overflow reject-publish(-dlx): the newest message is refused.
+			if p.ref.link != nil {
+				confirms[p.ref.link] = append(confirms[p.ref.link], confirm{seq: p.ref.seq, delta: -1,
+					err: &protocol.Error{Condition: protocol.ErrResourceLimitExceeded, Description: "queue " + q.spec.name + " is full (x-overflow " + q.spec.overflow + ")"}})
+			}
+			if q.spec.overflow == "reject-publish-dlx" {
+				q.deadLetter(ctx, []*qentry{{msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount}}, "maxlen")
+			}
+			continue
+		}
+		q.nextQID++
+		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount, expiresAt: q.expiry(p.msg, now)}
+		q.ready = append(q.ready, e)
+		q.readyBytes += int64(p.msg.size())
+		if p.ref.link != nil {
+			confirms[p.ref.link] = append(confirms[p.ref.link], confirm{seq: p.ref.seq, delta: -1, queued: 1})
+		}
+		// x-overflow drop-head (the default): the oldest ready messages make room.
+		var dropped []*qentry
+		for q.over() && q.length() > 0 {
+			dropped = append(dropped, q.popFront())
+		}
+		if len(dropped) > 0 {
+			q.deadLetter(ctx, dropped, "maxlen")
+		}
+	}
+	for link, cs := range confirms {
+		ctx.Send(link, &confirmBatch{items: cs})
+	}
+	q.armTTL(ctx)
+}
+
+func (q *queue) full(m *message) bool {
+	return (q.spec.maxLength >= 0 && int64(q.length())+1 > q.spec.maxLength) ||
+		(q.spec.maxBytes >= 0 && q.readyBytes+int64(m.size()) > q.spec.maxBytes)
+}
+
+func (q *queue) over() bool {
+	return (q.spec.maxLength >= 0 && int64(q.length()) > q.spec.maxLength) ||
+		(q.spec.maxBytes >= 0 && q.readyBytes > q.spec.maxBytes)
+}
+
+// expiry is the earlier of header.ttl and x-message-ttl, from arrival (spec 3.2.1, RabbitMQ).
+func (q *queue) expiry(m *message, now int64) int64 {
+	ttl := q.spec.messageTTL
+	if t := m.m.Header.TTL; t.Set && (ttl < 0 || int64(t.V) < ttl) {
+		ttl = int64(t.V)
+	}
+	if ttl < 0 {
+		return 0
+	}
+	return now + ttl
+}
+
+func (q *queue) popFront() *qentry {
+	e := q.ready[q.head]
+	q.ready[q.head] = nil
+	q.head++
+	q.readyBytes -= int64(e.msg.size())
+	if q.head == len(q.ready) {
+		q.ready, q.head = q.ready[:0], 0
+	} else if q.head > 1024 && q.head > len(q.ready)/2 {
+		n := copy(q.ready, q.ready[q.head:])
+		clear(q.ready[n:])
+		q.ready, q.head = q.ready[:n], 0
+	}
+	return e
+}
+
+// requeue puts a message back in qid order: released messages return to the head, in the order they
+// were first enqueued (DESIGN.md §4).
+func (q *queue) requeue(e *qentry) {
+	q.readyBytes += int64(e.msg.size())
+	rest := q.ready[q.head:]
+	i := sort.Search(len(rest), func(i int) bool { return rest[i].qid > e.qid })
+	if i == 0 && q.head > 0 {
+		q.head--
+		q.ready[q.head] = e
+		return
+	}
+	q.ready = append(q.ready, nil)
+	rest = q.ready[q.head:]
+	copy(rest[i+1:], rest[i:])
+	rest[i] = e
+}
+
+// dispatch hands ready messages to consumers with credit, one message at a time round-robin (fair by
+// credit), one batch per consumer; then answers drains.
+func (q *queue) dispatch(ctx actor.Context) {
+	if len(q.consumers) == 0 {
+		return
+	}
+	var batches map[*consumerState][]delivery
+	now := nowMillis()
+	for q.length() > 0 {
+		c := q.nextConsumer()
+		if c == nil {
+			break
+		}
+		e := q.popFront()
+		if e.expiresAt != 0 && e.expiresAt <= now {
+			q.deadLetter(ctx, []*qentry{e}, "expired")
+			continue
+		}
+		if batches == nil {
+			batches = map[*consumerState][]delivery{}
+		}
+		batches[c] = append(batches[c], delivery{qid: e.qid, msg: e.msg, deliveryCount: e.deliveryCount, firstAcquirer: !e.acquired})
+		e.acquired = true
+		c.sent++
+		if !c.presettled {
+			q.unacked[e.qid] = unackedEntry{e: e, c: c}
+		}
+	}
+	for c, ds := range batches {
+		ctx.Send(c.link, &deliveryBatch{queue: ctx.Self(), items: ds})
+	}
+	for _, c := range q.consumers {
+		if c.drain && (q.length() == 0 || c.credit() == 0) {
+			// spec 2.6.7 drain: nothing more to send, so the remaining credit is used up.
+			c.sent = c.limit
+			c.drain = false
+			ctx.Send(c.link, &drained{count: c.sent})
+		}
+	}
+	if len(batches) > 0 {
+		q.lastUsed = time.Now()
+	}
+	q.armTTL(ctx)
+}
+
+func (q *queue) nextConsumer() *consumerState {
+	n := len(q.consumers)
+	for i := 0; i < n; i++ {
+		c := q.consumers[(q.rr+i)%n]
+		if c.credit() > 0 {
+			q.rr = (q.rr + i + 1) % n
+			return c
+		}
+	}
+	return nil
+}
+
+// settle applies a consumer's outcomes (DESIGN.md §4).
+func (q *queue) settle(ctx actor.Context, m *settleBatch) {
+	var dead []*qentry
+	for _, s := range m.items {
+		u, ok := q.unacked[s.qid]
+		if !ok || !u.c.link.Equal(m.link) {
+			continue // already settled, or returned when its link went away
+		}
+		delete(q.unacked, s.qid)
+		switch s.outcome {
+		case outcomeAccepted:
+		case outcomeReleased:
+			q.requeue(u.e)
+		case outcomeFailed:
+			u.e.deliveryCount++
+			q.requeue(u.e)
+		case outcomeDeadLetter:
+			dead = append(dead, u.e)
+		}
+	}
+	if len(dead) > 0 {
+		q.deadLetter(ctx, dead, "rejected")
+	}
+}
+
+// removeConsumer returns the consumer's unsettled deliveries to the queue (DESIGN.md §4) with their
+// delivery-count unchanged and first-acquirer false, and applies auto-delete.
+func (q *queue) removeConsumer(ctx actor.Context, link *actor.PID) {
+	idx := -1
+	for i, c := range q.consumers {
+		if c.link.Equal(link) {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return
+	}
+	c := q.consumers[idx]
+	q.consumers = append(q.consumers[:idx], q.consumers[idx+1:]...)
+	if q.rr >= len(q.consumers) {
+		q.rr = 0
+	}
+	var back []*qentry
+	for qid, u := range q.unacked {
+		if u.c == c {
+			delete(q.unacked, qid)
+			back = append(back, u.e)
+		}
+	}
+	sort.Slice(back, func(i, j int) bool { return back[i].qid < back[j].qid })
+	for _, e := range back {
+		q.requeue(e)
+	}
+	q.lastUsed = time.Now()
+	if q.spec.autoDelete && q.hadConsumer && len(q.consumers) == 0 {
+		ctx.Send(q.vhost, &deleteQueue{name: q.spec.name, reason: "auto-delete: its last consumer left"})
+		return
+	}
+	q.dispatch(ctx)
+	q.armIdle(ctx)
+}
+
+// deadLetter sends messages to the queue's dead-letter exchange, or drops them when it has none.
+// The dead-lettered copy carries x-first-death-* message-annotations (RabbitMQ's names) and goes
+// with the dead-letter routing key if one is set, else its own.
+func (q *queue) deadLetter(ctx actor.Context, es []*qentry, reason string) {
+	if !q.spec.hasDLX {
+		return
+	}
+	items := make([]publish, 0, len(es))
+	for _, e := range es {
+		m := e.msg
+		extra := protocol.Map{
+			{Key: protocol.Symbol("x-first-death-reason"), Value: reason},
+			{Key: protocol.Symbol("x-first-death-queue"), Value: q.spec.name},
+			{Key: protocol.Symbol("x-first-death-exchange"), Value: m.exchange},
+		}
+		for _, kv := range extra {
+			if _, ok := m.m.MessageAnnotations.Get(kv.Key); ok {
+				extra = nil // an earlier death already named the first one
+				break
+			}
+		}
+		h := m.m.Header
+		h.DeliveryCount = e.deliveryCount
+		raw, err := protocol.AppendMessageForDelivery(nil, &m.m, &h, extra)
+		if err != nil {
+			q.log.Error("dead-lettering: re-encoding failed", "err", err)
+			continue
+		}
+		var pm protocol.Message
+		if err := protocol.ParseMessage(raw, &pm); err != nil {
+			q.log.Error("dead-lettering: re-parse failed", "err", err)
+			continue
+		}
+		key := m.routingKey
+		if q.spec.hasDLRK {
+			key = q.spec.dlrk
+		}
+		items = append(items, publish{msg: newMessage(raw, &pm, q.spec.dlx, key, time.Now())})
+	}
+	ctx.Send(q.vhost, &deadLetter{exchange: q.spec.dlx, items: items})
+}
+
+// expireHead drops expired messages at the head (RabbitMQ classic queues expire from the head).
+func (q *queue) expireHead(ctx actor.Context, now int64) {
+	var dead []*qentry
+	for q.length() > 0 {
+		e := q.ready[q.head]
+		if e.expiresAt == 0 || e.expiresAt > now {
+			break
+		}
+		dead = append(dead, q.popFront())
+	}
+	if len(dead) > 0 {
+		q.deadLetter(ctx, dead, "expired")
+	}
+}
+
+// armTTL keeps one timer for the head's expiry, so expired messages leave even without consumers.
+func (q *queue) armTTL(ctx actor.Context) {
+	if q.length() == 0 || q.deleted {
+		return
+	}
+	at := q.ready[q.head].expiresAt
+	if at == 0 || (q.ttlTimer != nil && q.ttlAt <= at) {
+		return
+	}
+	if q.ttlTimer != nil {
+		q.ttlTimer.Stop()
+	}
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	q.ttlAt = at
+	q.ttlTimer = time.AfterFunc(time.Duration(at-nowMillis())*time.Millisecond, func() { sys.Root.Send(self, &ttlTick{}) })
+}
+
+func (q *queue) armIdle(ctx actor.Context) {
+	if q.spec.expires <= 0 || q.idleTimer != nil || q.deleted {
+		return
+	}
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	q.idleTimer = time.AfterFunc(time.Duration(q.spec.expires)*time.Millisecond, func() { sys.Root.Send(self, &idleTick{}) })
+}
+
+func nowMillis() int64 { return time.Now().UnixMilli() }

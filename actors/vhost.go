@@ -1,0 +1,428 @@
+package actors
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/actors/definitions"
+	"github.com/warren-mq/warren/actors/routing"
+	"github.com/warren-mq/warren/protocol"
+)
+
+// vhost is the registry of one virtual host: it owns the exchange and queue actors (its children),
+// the declared bindings, and answers address resolution at attach time. It is off the per-message hot
+// path except for the anonymous relay (null target), where it resolves each message's `to`.
+type vhost struct {
+	b         *Broker
+	name      string
+	log       *slog.Logger
+	exchanges map[string]*exchangeInfo
+	queues    map[string]*queueInfo
+	bindings  []bindingInfo // declared exchange→queue and exchange→exchange bindings, in order
+	defaultX  *actor.PID    // the "" exchange: routes by queue name
+	seed      *definitions.Definitions
+	setupErr  error
+}
+
+type exchangeInfo struct {
+	pid      *actor.PID
+	kind     string
+	durable  bool
+	autoDel  bool
+	internal bool
+	args     map[string]any
+}
+
+type queueInfo struct {
+	pid  *actor.PID
+	spec queueSpec
+}
+
+type bindingInfo struct {
+	source string
+	b      routing.Binding
+}
+
+var predeclared = []struct{ name, kind string }{
+	{"amq.direct", "direct"}, {"amq.topic", "topic"}, {"amq.fanout", "fanout"},
+	{"amq.headers", "headers"}, {"amq.match", "headers"},
+}
+
+func (b *Broker) createVhosts() error {
+	names := []string{"/"}
+	if d := b.opts.Definitions; d != nil {
+		for _, v := range d.Vhosts {
+			if !slices.Contains(names, v.Name) {
+				names = append(names, v.Name)
+			}
+		}
+	}
+	for _, name := range names {
+		v := &vhost{b: b, name: name, log: b.log.With("vhost", name), seed: b.opts.Definitions,
+			exchanges: map[string]*exchangeInfo{}, queues: map[string]*queueInfo{}}
+		pid, err := b.spawnUnderRoot(actor.PropsFromProducer(func() actor.Actor { return v }), "vhost-"+url.PathEscape(name))
+		if err != nil {
+			return fmt.Errorf("vhost %q: %w", name, err)
+		}
+		res, err := b.system.Root.RequestFuture(pid, &vhostReady{}, defaultAskTimeout).Result()
+		if err != nil {
+			return fmt.Errorf("vhost %q: %w", name, err)
+		}
+		if r, ok := res.(*opResult); ok && r.err != nil {
+			return r.err
+		}
+		b.vhosts[name] = pid
+	}
+	return nil
+}
+
+// opResult answers a request that may fail (a nil reply is not a message).
+type opResult struct{ err error }
+
+const defaultAskTimeout = 10 * time.Second
+
+// vhostReady asks whether the vhost applied its definitions; the answer is nil or an error.
+type vhostReady struct{}
+
+func (v *vhost) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		v.setup(ctx)
+	case *vhostReady:
+		ctx.Respond(&opResult{err: v.setupErr})
+	case *resolveTarget:
+		ctx.Respond(v.resolveTarget(ctx, m))
+	case *resolveSource:
+		ctx.Respond(v.resolveSource(ctx, m))
+	case *publishTo:
+		v.publishTo(ctx, m)
+	case *deadLetter:
+		if x := v.exchanges[m.exchange]; x != nil {
+			ctx.Send(x.pid, &publishBatch{items: m.items})
+		} else if m.exchange == "" {
+			ctx.Send(v.defaultX, &publishBatch{items: m.items})
+		}
+	case *deleteQueue:
+		v.deleteQueue(ctx, m.name, m.reason)
+	case *declareQueue:
+		_, err := v.declareQueue(ctx, m.spec)
+		ctx.Respond(&opResult{err: errOrNil(err)})
+	case *declareExchange:
+		ctx.Respond(&opResult{err: errOrNil(v.declareExchange(ctx, m.name, m.kind, m.durable, m.autoDelete, m.internal, m.args))})
+	case *declareBinding:
+		ctx.Respond(&opResult{err: errOrNil(v.bind(ctx, m.source, m.b))})
+	}
+}
+
+func errOrNil(e *protocol.Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+func (v *vhost) setup(ctx actor.Context) {
+	// Rebuilt from scratch on (re)start: exchanges and queues are children and restart with us.
+	v.exchanges, v.queues, v.bindings = map[string]*exchangeInfo{}, map[string]*queueInfo{}, nil
+	v.defaultX = v.spawnExchange(ctx, "", "direct")
+	for _, p := range predeclared {
+		if err := v.declareExchange(ctx, p.name, p.kind, true, false, false, nil); err != nil {
+			v.setupErr = err
+			return
+		}
+	}
+	if v.seed == nil {
+		return
+	}
+	v.setupErr = v.applyDefinitions(ctx, v.seed)
+}
+
+func (v *vhost) applyDefinitions(ctx actor.Context, d *definitions.Definitions) error {
+	for i, x := range d.Exchanges {
+		if x.Vhost != v.name {
+			continue
+		}
+		if err := v.declareExchange(ctx, x.Name, x.Type, x.Durable, x.AutoDelete, x.Internal, x.Arguments); err != nil {
+			return fmt.Errorf("definitions: exchanges[%d] %q: %s", i, x.Name, err.Description)
+		}
+	}
+	for i, q := range d.Queues {
+		if q.Vhost != v.name {
+			continue
+		}
+		spec, err := queueSpecFrom(q.Name, q.Durable, q.AutoDelete, q.Exclusive, q.Arguments)
+		if err == nil {
+			_, err = v.declareQueue(ctx, spec)
+		}
+		if err != nil {
+			return fmt.Errorf("definitions: queues[%d] %q: %s", i, q.Name, err.Description)
+		}
+	}
+	for i, bd := range d.Bindings {
+		if bd.Vhost != v.name {
+			continue
+		}
+		dest := routing.Destination{Exchange: bd.DestinationType == "exchange", Name: bd.Destination}
+		if err := v.bind(ctx, bd.Source, routing.Binding{Destination: dest, Key: bd.RoutingKey, Args: bd.Arguments}); err != nil {
+			return fmt.Errorf("definitions: bindings[%d] %s → %s: %s", i, bd.Source, bd.Destination, err.Description)
+		}
+	}
+	return nil
+}
+
+func (v *vhost) spawnExchange(ctx actor.Context, name, kind string) *actor.PID {
+	props := actor.PropsFromProducer(func() actor.Actor { return newExchange(v.b, ctx.Self(), name, kind) })
+	return ctx.Spawn(props)
+}
+
+func (v *vhost) declareExchange(ctx actor.Context, name, kind string, durable, autoDel, internal bool, args map[string]any) *protocol.Error {
+	if x := v.exchanges[name]; x != nil {
+		if x.kind != kind || x.durable != durable {
+			return &protocol.Error{Condition: protocol.ErrPreconditionFailed,
+				Description: fmt.Sprintf("exchange %q exists as %s (durable=%t)", name, x.kind, x.durable)}
+		}
+		return nil
+	}
+	if _, err := routing.NewTable(routing.Kind(kind)); err != nil {
+		return &protocol.Error{Condition: protocol.ErrNotImplemented, Description: fmt.Sprintf("exchange type %q is not supported", kind)}
+	}
+	v.exchanges[name] = &exchangeInfo{pid: v.spawnExchange(ctx, name, kind), kind: kind, durable: durable,
+		autoDel: autoDel, internal: internal, args: maps.Clone(args)}
+	return nil
+}
+
+func (v *vhost) declareQueue(ctx actor.Context, spec queueSpec) (*queueInfo, *protocol.Error) {
+	if q := v.queues[spec.name]; q != nil {
+		if q.spec.durable != spec.durable || q.spec.exclusive != spec.exclusive {
+			return nil, &protocol.Error{Condition: protocol.ErrPreconditionFailed,
+				Description: fmt.Sprintf("queue %q exists with other properties", spec.name)}
+		}
+		return q, nil
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return newQueue(v.b, ctx.Self(), spec) })
+	q := &queueInfo{pid: ctx.Spawn(props), spec: spec}
+	v.queues[spec.name] = q
+	ctx.Send(v.defaultX, &addBinding{b: routing.Binding{Destination: routing.Destination{Name: spec.name}, Key: spec.name}, pid: q.pid})
+	return q, nil
+}
+
+func (v *vhost) bind(ctx actor.Context, source string, b routing.Binding) *protocol.Error {
+	x := v.exchanges[source]
+	if x == nil || source == "" {
+		return &protocol.Error{Condition: protocol.ErrNotFound, Description: fmt.Sprintf("exchange %q not found", source)}
+	}
+	var pid *actor.PID
+	if b.Destination.Exchange {
+		if d := v.exchanges[b.Destination.Name]; d != nil {
+			pid = d.pid
+		}
+	} else if q := v.queues[b.Destination.Name]; q != nil {
+		pid = q.pid
+	}
+	if pid == nil {
+		return &protocol.Error{Condition: protocol.ErrNotFound, Description: fmt.Sprintf("binding destination %q not found", b.Destination.Name)}
+	}
+	v.bindings = append(v.bindings, bindingInfo{source: source, b: b})
+	ctx.Send(x.pid, &addBinding{b: b, pid: pid})
+	return nil
+}
+
+func (v *vhost) deleteQueue(ctx actor.Context, name, reason string) {
+	q := v.queues[name]
+	if q == nil {
+		return
+	}
+	delete(v.queues, name)
+	dest := routing.Destination{Name: name}
+	ctx.Send(v.defaultX, &removeDestination{dest: dest})
+	kept := v.bindings[:0]
+	for _, b := range v.bindings {
+		if b.b.Destination == dest {
+			if x := v.exchanges[b.source]; x != nil {
+				ctx.Send(x.pid, &removeDestination{dest: dest})
+			}
+			continue
+		}
+		kept = append(kept, b)
+	}
+	v.bindings = kept
+	ctx.Send(q.pid, &queueDelete{reason: reason})
+	v.log.Debug("queue deleted", "queue", name, "reason", reason)
+}
+
+// resolveTarget answers a producer's attach: where its messages go.
+func (v *vhost) resolveTarget(ctx actor.Context, r *resolveTarget) *targetResolved {
+	if r.anonymous {
+		return &targetResolved{anonymous: true}
+	}
+	a, err := parseAddress(r.address)
+	if err != nil {
+		return &targetResolved{err: err}
+	}
+	return v.targetFor(ctx, a)
+}
+
+func (v *vhost) targetFor(ctx actor.Context, a address) *targetResolved {
+	if a.isQueue {
+		q := v.queues[a.queue]
+		if q == nil && a.bare {
+			var err *protocol.Error
+			if q, err = v.declareQueue(ctx, plainQueue(a.queue, true, false, false)); err != nil {
+				return &targetResolved{err: err}
+			}
+		}
+		if q == nil {
+			return &targetResolved{err: notFound("queue", a.queue)}
+		}
+		return &targetResolved{pid: q.pid, toQueue: true, key: a.queue}
+	}
+	x := v.exchanges[a.exchange]
+	if x == nil {
+		return &targetResolved{err: notFound("exchange", a.exchange)}
+	}
+	if x.internal {
+		return &targetResolved{err: &protocol.Error{Condition: protocol.ErrNotAllowed,
+			Description: fmt.Sprintf("exchange %q is internal: it cannot be published to", a.exchange)}}
+	}
+	return &targetResolved{pid: x.pid, exchange: a.exchange, key: a.key, useSubject: !a.hasKey}
+}
+
+func notFound(kind, name string) *protocol.Error {
+	return &protocol.Error{Condition: protocol.ErrNotFound, Description: fmt.Sprintf("no %s %q in this virtual host", kind, name)}
+}
+
+// resolveSource answers a consumer's attach: the queue it consumes from.
+func (v *vhost) resolveSource(ctx actor.Context, r *resolveSource) *sourceResolved {
+	if r.dynamic {
+		name := "amq.gen-" + randomID()
+		q, err := v.declareQueue(ctx, plainQueue(name, false, true, true))
+		if err != nil {
+			return &sourceResolved{err: err}
+		}
+		if r.conn != nil {
+			ctx.Send(r.conn, &ownExclusive{queue: name})
+		}
+		return &sourceResolved{queue: q.pid, name: name, address: address{queue: name, isQueue: true}.String(), dynamic: true}
+	}
+	a, err := parseAddress(r.address)
+	if err != nil {
+		return &sourceResolved{err: err}
+	}
+	if !a.isQueue {
+		return &sourceResolved{err: &protocol.Error{Condition: protocol.ErrInvalidField,
+			Description: fmt.Sprintf("consume from a queue (/queues/{queue}), not %q", r.address)}}
+	}
+	q := v.queues[a.queue]
+	if q == nil && a.bare {
+		if q, err = v.declareQueue(ctx, plainQueue(a.queue, true, false, false)); err != nil {
+			return &sourceResolved{err: err}
+		}
+	}
+	if q == nil {
+		return &sourceResolved{err: notFound("queue", a.queue)}
+	}
+	return &sourceResolved{queue: q.pid, name: a.queue, address: r.address}
+}
+
+// publishTo is the anonymous relay: resolve the message's `to` and pass it on.
+func (v *vhost) publishTo(ctx actor.Context, m *publishTo) {
+	fail := func(err *protocol.Error) {
+		if m.item.ref.link != nil {
+			ctx.Send(m.item.ref.link, &confirmBatch{items: []confirm{{seq: m.item.ref.seq, delta: -1, err: err}}})
+		}
+	}
+	a, err := parseAddress(m.address)
+	if err != nil {
+		fail(err)
+		return
+	}
+	t := v.targetFor(ctx, a)
+	if t.err != nil {
+		fail(t.err)
+		return
+	}
+	key := t.key
+	if t.useSubject {
+		key = m.item.msg.m.Properties.Subject.V
+	}
+	msg := m.item.msg
+	m.item.msg = newMessage(msg.raw, &msg.m, t.exchange, key, msg.arrived)
+	if t.toQueue {
+		ctx.Send(t.pid, &enqueueBatch{items: []publish{m.item}})
+	} else {
+		ctx.Send(t.pid, &publishBatch{items: []publish{m.item}})
+	}
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// --- messages to the vhost -----------------------------------------------------------------------------
+
+type resolveTarget struct {
+	address   string
+	anonymous bool
+	user      string
+	conn      *actor.PID
+}
+
+type targetResolved struct {
+	pid        *actor.PID
+	toQueue    bool
+	anonymous  bool
+	exchange   string
+	key        string
+	useSubject bool // /exchanges/{x}: the routing key is each message's subject
+	err        *protocol.Error
+}
+
+type resolveSource struct {
+	address string
+	dynamic bool
+	user    string
+	conn    *actor.PID
+}
+
+type sourceResolved struct {
+	queue   *actor.PID
+	name    string
+	address string
+	dynamic bool
+	err     *protocol.Error
+}
+
+type publishTo struct {
+	address string
+	user    string
+	item    publish
+}
+
+type deadLetter struct {
+	exchange string
+	items    []publish
+}
+
+type deleteQueue struct{ name, reason string }
+
+type declareQueue struct{ spec queueSpec }
+
+type declareExchange struct {
+	name, kind                   string
+	durable, autoDelete, internal bool
+	args                         map[string]any
+}
+
+type declareBinding struct {
+	source string
+	b      routing.Binding
+}
