@@ -308,7 +308,7 @@ func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 				}
 				batch = append(batch, in)
 			}
-			if len(batch) >= 256 || !fr.HasFrame() {
+			if len(batch) >= 256 || !fr.FrameBuffered() {
 				break
 			}
 			f, err = fr.ReadFrame()

@@ -133,10 +133,10 @@ type queueGone struct {
 type outcomeKind uint8
 
 const (
-	outcomeAccepted outcomeKind = iota
-	outcomeReleased             // back to the head, delivery-count unchanged
-	outcomeFailed               // modified{delivery-failed}: back to the head, delivery-count+1
-	outcomeDeadLetter           // rejected or modified{undeliverable-here}: dead-letter or drop
+	outcomeAccepted   outcomeKind = iota
+	outcomeReleased               // back to the head, delivery-count unchanged
+	outcomeFailed                 // modified{delivery-failed}: back to the head, delivery-count+1
+	outcomeDeadLetter             // rejected or modified{undeliverable-here}: dead-letter or drop
 )
 
 type settlement struct {

@@ -9,9 +9,9 @@ import (
 
 // queueSpec is a queue's declaration: its flags and the RabbitMQ queue arguments Warren implements.
 type queueSpec struct {
-	name                          string
+	name                           string
 	durable, exclusive, autoDelete bool
-	args                          map[string]any
+	args                           map[string]any
 
 	messageTTL int64  // x-message-ttl in ms; -1 = none
 	expires    int64  // x-expires in ms; 0 = never

@@ -29,12 +29,12 @@ type session struct {
 	nextDeliveryID       uint32
 	handleMax            uint32
 
-	links     map[uint32]*linkEntry  // by handle (ours mirror the peer's)
+	links     map[uint32]*linkEntry   // by handle (ours mirror the peer's)
 	unsettled map[uint32]outUnsettled // our unsettled outgoing deliveries by delivery id
 	pending   []outJob                // deliveries waiting for the peer's incoming window
 	inBatches []inBatch               // this burst's transfers per receiver link
 	tag       [4]byte
-	ended     bool                    // we sent end
+	ended     bool // we sent end
 	linkSeq   int
 }
 
@@ -67,7 +67,11 @@ func newSession(h *connHandle, conn *actor.PID, ch uint16, b *protocol.Begin) *s
 		log:            h.b.log.With("conn", h.id, "channel", ch),
 		nextIncomingID: b.NextOutgoingID,
 		nextOutgoingID: serial.Start,
-		nextDeliveryID: serial.Start,
+		// Delivery ids start at 0, not near 2^32 like our other counters: go-amqp v1.7.0's session loops
+		// over disposition ranges with `for id := first; id <= last; id++` on uint32, which never ends
+		// when a range reaches 4294967295. Transfer ids and delivery-counts still start at serial.Start,
+		// so wrap-around stays exercised by every test.
+		nextDeliveryID: 0,
 		handleMax:      h.b.opts.Limits.HandleMax,
 		links:          map[uint32]*linkEntry{},
 		unsettled:      map[uint32]outUnsettled{},

@@ -417,9 +417,9 @@ type deleteQueue struct{ name, reason string }
 type declareQueue struct{ spec queueSpec }
 
 type declareExchange struct {
-	name, kind                   string
+	name, kind                    string
 	durable, autoDelete, internal bool
-	args                         map[string]any
+	args                          map[string]any
 }
 
 type declareBinding struct {

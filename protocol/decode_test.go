@@ -626,3 +626,13 @@ func TestCompoundReadsStayInsideTheirSize(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint32(7), v)
 }
+
+func TestTimestampExtremesRoundTrip(t *testing.T) {
+	for _, ms := range []int64{math.MinInt64, math.MinInt64 + 1, -1, 0, 1, math.MaxInt64} {
+		in := binary.BigEndian.AppendUint64([]byte{TypeTimestamp}, uint64(ms))
+		v, err := NewDecoder(in).ReadTimestamp()
+		require.NoError(t, err)
+		assert.Equal(t, ms, v.UnixMilli())
+		assert.Equal(t, in, AppendTimestamp(nil, v))
+	}
+}

@@ -4,6 +4,12 @@
 // transactions (spec 4) and the message format (spec 3.2). It depends on the
 // standard library only and knows nothing about actors.
 //
+// AMQP values map to Go types one to one (null→nil, uint→uint32,
+// symbol→Symbol, map→Map, described→*Described, ...; the full table is in
+// types.go). Encoders append to a caller's buffer (AppendUint, AppendMap,
+// AppendAny, ...); a Decoder reads them back and reports malformed input as a
+// *DecodeError, never a panic.
+//
 // The composite types of AMQP 1.0 — performatives, SASL frames, termini,
 // delivery states, the message header and properties, transactions — are
 // generated from the specification's XML by ./gen into composites_gen.go; each

@@ -124,32 +124,58 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	if err := fr.fill(frameHeaderSize); err != nil {
 		return Frame{}, err
 	}
-	h := fr.buf[fr.start : fr.start+frameHeaderSize]
-	size := binary.BigEndian.Uint32(h[0:4])
-	doff := uint32(h[4])
-	f := Frame{Type: h[5], Channel: binary.BigEndian.Uint16(h[6:8])}
-	// 2.3.1: size includes the header, doff counts 4-byte words and is at
-	// least 2; both are checked before the body is read or space allocated.
-	switch {
-	case size < frameHeaderSize:
-		return Frame{}, fr.fail("frame size " + strconv.FormatUint(uint64(size), 10) + " is smaller than the header")
-	case doff < 2:
-		return Frame{}, fr.fail("data offset " + strconv.FormatUint(uint64(doff), 10) + " is smaller than 2")
-	case doff*4 > size:
-		return Frame{}, fr.fail("data offset " + strconv.FormatUint(uint64(doff), 10) + " points past the frame end")
-	case size > fr.max:
-		return Frame{}, fr.fail("frame size " + strconv.FormatUint(uint64(size), 10) +
-			" exceeds the max frame size " + strconv.FormatUint(uint64(fr.max), 10))
-	case f.Type != FrameTypeAMQP && f.Type != FrameTypeSASL:
-		return Frame{}, fr.fail("unknown frame type " + strconv.Itoa(int(f.Type)))
+	f, size, doff, msg := fr.header()
+	if msg != "" {
+		return Frame{}, fr.fail(msg)
 	}
 	if err := fr.fill(int(size)); err != nil {
 		return Frame{}, err
 	}
-	lo, hi := fr.start+int(doff)*4, fr.start+int(size)
+	lo, hi := fr.start+doff*4, fr.start+int(size)
 	f.Body = fr.buf[lo:hi:hi]
 	fr.consume(int(size))
 	return f, nil
+}
+
+// header parses and checks the buffered frame header (at least 8 bytes must
+// be buffered); msg is non-empty when it is malformed.
+func (fr *FrameReader) header() (f Frame, size uint32, doff int, msg string) {
+	h := fr.buf[fr.start : fr.start+frameHeaderSize]
+	size = binary.BigEndian.Uint32(h[0:4])
+	doff = int(h[4])
+	f = Frame{Type: h[5], Channel: binary.BigEndian.Uint16(h[6:8])}
+	// 2.3.1: size includes the header, doff counts 4-byte words and is at
+	// least 2; both are checked before the body is read or space allocated.
+	switch {
+	case size < frameHeaderSize:
+		msg = "frame size " + strconv.FormatUint(uint64(size), 10) + " is smaller than the header"
+	case doff < 2:
+		msg = "data offset " + strconv.Itoa(doff) + " is smaller than 2"
+	case uint32(doff)*4 > size:
+		msg = "data offset " + strconv.Itoa(doff) + " points past the frame end"
+	case size > fr.max:
+		msg = "frame size " + strconv.FormatUint(uint64(size), 10) +
+			" exceeds the max frame size " + strconv.FormatUint(uint64(fr.max), 10)
+	case f.Type != FrameTypeAMQP && f.Type != FrameTypeSASL:
+		msg = "unknown frame type " + strconv.Itoa(int(f.Type))
+	}
+	return f, size, doff, msg
+}
+
+// FrameBuffered reports whether the next ReadFrame will return without
+// reading from the underlying reader: a complete frame is buffered (or a
+// malformed header, which fails at once). A connection reader uses it to
+// handle every complete frame of one socket read before flushing replies.
+func (fr *FrameReader) FrameBuffered() bool {
+	if fr.failed() != nil {
+		return true
+	}
+	n := fr.end - fr.start
+	if n < frameHeaderSize {
+		return false
+	}
+	_, size, _, msg := fr.header()
+	return msg != "" || uint64(size) <= uint64(n)
 }
 
 // failed returns the sticky framing error, if any: after one the stream
@@ -204,9 +230,12 @@ func (fr *FrameReader) fill(n int) error {
 			continue
 		}
 		fr.end += m
-		if err != nil {
+		switch {
+		case err != nil:
 			fr.err = err
-		} else if m == 0 {
+		case m > 0:
+			empty = 0
+		default:
 			if empty++; empty >= maxEmptyReads {
 				fr.err = io.ErrNoProgress
 			}

@@ -85,6 +85,5 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 		log.Error("shutdown", "err", err)
 		return 1
 	}
-	log.Info("stopped")
-	return 0
+	return 0 // the broker logged its own "broker stopped"
 }
