@@ -547,6 +547,25 @@ func TestRawBeginChannelRules(t *testing.T) {
 		expectFrame[*protocol.End](c)
 		c.begin(4)
 	})
+	t.Run("channel reused in the same burst as its end", func(t *testing.T) {
+		c, _ := rawOpen(t, b, nil)
+		c.begin(5)
+		// End and a new begin in one write: spec 2.5.5, the channel is free once our end is sent.
+		out, err := protocol.AppendFrame(nil, 5, &protocol.End{})
+		require.NoError(t, err)
+		out, err = protocol.AppendFrame(out, 5, &protocol.Begin{IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 4294967295})
+		require.NoError(t, err)
+		c.write(out)
+		// The broker mirrors our channel numbers, so its end must go out before its new begin on that
+		// channel: until the end is sent, its outgoing channel 5 still belongs to the old session.
+		ch, p := c.next()
+		assert.Equal(t, uint16(5), ch)
+		require.IsType(t, &protocol.End{}, p, "want the end of the old session first, got %+v", p)
+		ch, p = c.next()
+		assert.Equal(t, uint16(5), ch)
+		require.IsType(t, &protocol.Begin{}, p, "want the begin of the new session, got %+v", p)
+		assert.Equal(t, protocol.Some[uint16](5), p.(*protocol.Begin).RemoteChannel)
+	})
 	t.Run("open twice", func(t *testing.T) {
 		c, _ := rawOpen(t, b, nil)
 		c.send(0, &protocol.Open{ContainerID: "again", ChannelMax: 65535})
