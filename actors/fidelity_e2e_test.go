@@ -11,12 +11,16 @@ import (
 	"github.com/warren-mq/warren/actors/definitions"
 )
 
-// utc normalises timestamps (go-amqp decodes them in local time) to their instant in ms.
+// utc normalises what go-amqp's decoder changes: timestamps (decoded in local time) become their
+// instant in ms, and symbols (decoded as strings) become strings.
 func utc(m map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range m {
 		if tm, ok := v.(time.Time); ok {
 			v = tm.UnixMilli()
+		}
+		if sym, ok := v.(amqp.Symbol); ok {
+			v = string(sym)
 		}
 		out[k] = v
 	}
