@@ -248,7 +248,7 @@ func (b *Broker) startHTTP() error {
 	b.http = hs
 	b.mu.Unlock()
 	b.goTracked(func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			b.log.Error("HTTP server failed", "err", err)
 		}
 	})
