@@ -20,11 +20,17 @@ type connection struct {
 	// name is unique per container pair and role).
 	linkNames map[linkKey]*actor.PID
 	// exclusive queues this connection owns; deleted when it closes
-	exclusive []string
+	exclusive  []string
+	sessionSeq int
+	// outChannels: our outgoing channel numbers held by live or still-stopping session actors. Ours are
+	// chosen independently of the peer's (spec 2.5.1) and freed only when the actor has terminated, so an
+	// ended session's last frames can never be taken for a new session's on the same number.
+	outChannels map[uint16]*actor.PID
 }
 
 type sessionEntry struct {
-	pid *actor.PID
+	pid   *actor.PID
+	outCh uint16 // our channel for this session (the map key is the peer's)
 	// ending: we sent end (an error or a crash) and wait for the peer's end; frames are dropped (2.5.x).
 	ending bool
 }
@@ -36,7 +42,7 @@ type linkKey struct {
 
 func newConnection(h *connHandle) *connection {
 	return &connection{h: h, log: h.b.log.With("conn", h.id, "peer", h.peer),
-		sessions: map[uint16]*sessionEntry{}, linkNames: map[linkKey]*actor.PID{}}
+		sessions: map[uint16]*sessionEntry{}, linkNames: map[linkKey]*actor.PID{}, outChannels: map[uint16]*actor.PID{}}
 }
 
 func (c *connection) Receive(ctx actor.Context) {
@@ -73,6 +79,11 @@ func (c *connection) Receive(ctx actor.Context) {
 		for ch, e := range c.sessions {
 			if e.pid.Equal(m.Who) && !e.ending {
 				delete(c.sessions, ch)
+			}
+		}
+		for ch, pid := range c.outChannels {
+			if pid.Equal(m.Who) {
+				delete(c.outChannels, ch)
 			}
 		}
 	case *actor.Stopped:
@@ -149,8 +160,7 @@ func unknownChannel(ch uint16) *protocol.Error {
 	return &protocol.Error{Condition: protocol.ErrFramingError, Description: fmt.Sprintf("frame on channel %d, which has no session", ch)}
 }
 
-// begin starts a session (spec 2.5.1, 2.7.2). Our channel number mirrors the peer's: channels are
-// chosen independently per direction, and mirroring keeps every lookup a single map.
+// begin starts a session (spec 2.5.1, 2.7.2) on the lowest free outgoing channel of ours.
 func (c *connection) begin(ctx actor.Context, ch uint16, b *protocol.Begin) *protocol.Error {
 	if ch > c.h.channelMax {
 		return &protocol.Error{Condition: protocol.ErrFramingError,
@@ -162,13 +172,30 @@ func (c *connection) begin(ctx actor.Context, ch uint16, b *protocol.Begin) *pro
 	if _, busy := c.sessions[ch]; busy {
 		return &protocol.Error{Condition: protocol.ErrNotAllowed, Description: fmt.Sprintf("begin on channel %d, which is in use", ch)}
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return newSession(c.h, ctx.Self(), ch, b) })
-	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("s%d", ch))
+	out, ok := c.freeOutChannel()
+	if !ok {
+		return &protocol.Error{Condition: protocol.ErrResourceLimitExceeded, Description: "no free channel: too many sessions"}
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return newSession(c.h, ctx.Self(), out, ch, b) })
+	// The name carries a sequence number: a session that just ended may still be stopping when the
+	// peer begins a new one on the same channel.
+	c.sessionSeq++
+	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("s%d-%d", ch, c.sessionSeq))
 	if err != nil {
 		return &protocol.Error{Condition: protocol.ErrInternal, Description: err.Error()}
 	}
-	c.sessions[ch] = &sessionEntry{pid: pid}
+	c.sessions[ch] = &sessionEntry{pid: pid, outCh: out}
+	c.outChannels[out] = pid
 	return nil
+}
+
+func (c *connection) freeOutChannel() (uint16, bool) {
+	for ch := 0; ch <= int(c.h.channelMax); ch++ {
+		if _, used := c.outChannels[uint16(ch)]; !used {
+			return uint16(ch), true
+		}
+	}
+	return 0, false
 }
 
 // HandleFailure supervises the sessions (DESIGN.md §1): a crashed session is stopped, not restarted
@@ -177,10 +204,10 @@ func (c *connection) begin(ctx actor.Context, ch uint16, b *protocol.Begin) *pro
 func (c *connection) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
 	logActorFailure(c.log, child, reason, msg, "stop")
 	sup.StopChildren(child)
-	for ch, e := range c.sessions {
+	for _, e := range c.sessions {
 		if e.pid.Equal(child) && !e.ending && !c.closed {
 			e.ending = true
-			c.h.w.frame(ch, &protocol.End{Error: &protocol.Error{Condition: protocol.ErrInternal,
+			c.h.w.frame(e.outCh, &protocol.End{Error: &protocol.Error{Condition: protocol.ErrInternal,
 				Description: "the session failed inside the broker; the connection lives on"}})
 		}
 	}
@@ -203,6 +230,7 @@ func (c *connection) shutdown(ctx actor.Context, err *protocol.Error, sendClose 
 	go func() { // do not block the actor on a slow socket
 		c.h.w.close()
 		_ = c.h.conn.Close()
+		close(c.h.closed)
 	}()
 	ctx.Stop(ctx.Self())
 }

@@ -33,6 +33,8 @@ type connHandle struct {
 	peerMaxFrame uint32 // the largest frame we may send
 	channelMax   uint16
 	closing      atomic.Bool
+	// closed is closed by the connection actor once its last frame is flushed and the socket closed.
+	closed chan struct{}
 }
 
 // handleConn runs the whole life of one accepted socket on its own goroutine: the handshake
@@ -42,7 +44,8 @@ func (b *Broker) handleConn(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	h := &connHandle{b: b, conn: nc, id: fmt.Sprintf("conn-%d", connSeq.Add(1)), peer: peerString(nc.RemoteAddr())}
+	h := &connHandle{b: b, conn: nc, id: fmt.Sprintf("conn-%d", connSeq.Add(1)), peer: peerString(nc.RemoteAddr()),
+		closed: make(chan struct{})}
 	if !b.register(h) {
 		_ = nc.Close()
 		return
@@ -98,6 +101,12 @@ func (b *Broker) handleConn(nc net.Conn) {
 	h.pid = pid
 	log.Debug("connection open", "user", user, "vhost", h.vname, "container", open.ContainerID)
 	h.readLoop(fr)
+	// The actor answers what ended the read side (a close with the error, for a peer fault) and closes
+	// the socket; wait for that before the deferred closes run, so the peer gets the error.
+	select {
+	case <-h.closed:
+	case <-time.After(writeTimeout):
+	}
 }
 
 // negotiate runs the protocol-header exchange and SASL; it returns the authenticated user.

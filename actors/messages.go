@@ -94,7 +94,6 @@ type addConsumer struct {
 	link       *actor.PID
 	presettled bool   // the link sends settled: the queue forgets a message once delivered
 	count      uint32 // the link's initial delivery-count (the queue counts sent messages from it)
-	exclusive  bool   // when the consumer should be the only one (dynamic queues)
 }
 
 type addConsumerResult struct{ err *protocol.Error }

@@ -16,7 +16,8 @@ import (
 type session struct {
 	h    *connHandle
 	conn *actor.PID
-	ch   uint16
+	ch   uint16 // our channel: every frame of this session goes out on it
+	inCh uint16 // the peer's channel for this session
 	log  *slog.Logger
 	lim  Limits
 
@@ -61,9 +62,9 @@ type outJob struct {
 	off     int
 }
 
-func newSession(h *connHandle, conn *actor.PID, ch uint16, b *protocol.Begin) *session {
+func newSession(h *connHandle, conn *actor.PID, ch, inCh uint16, b *protocol.Begin) *session {
 	s := &session{
-		h: h, conn: conn, ch: ch, lim: h.b.opts.Limits,
+		h: h, conn: conn, ch: ch, inCh: inCh, lim: h.b.opts.Limits,
 		log:            h.b.log.With("conn", h.id, "channel", ch),
 		nextIncomingID: b.NextOutgoingID,
 		nextOutgoingID: serial.Start,
@@ -86,7 +87,7 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Started:
 		// spec 2.7.2: our begin answers theirs with remote-channel set.
 		s.h.w.frame(s.ch, &protocol.Begin{
-			RemoteChannel:  protocol.Some(s.ch),
+			RemoteChannel:  protocol.Some(s.inCh),
 			NextOutgoingID: s.nextOutgoingID,
 			IncomingWindow: s.incomingWindow,
 			OutgoingWindow: s.outgoingWindow(),
