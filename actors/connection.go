@@ -237,11 +237,12 @@ func (c *connection) shutdown(ctx actor.Context, err *protocol.Error, sendClose 
 
 // forceClose is called by Broker.Shutdown from outside the actor system.
 func (h *connHandle) forceClose(reason string) {
-	if h.pid == nil {
+	pid := h.live.Load()
+	if pid == nil {
 		_ = h.conn.Close() // still in the handshake
 		return
 	}
-	h.b.system.Root.Send(h.pid, &forceClose{reason: reason})
+	h.b.system.Root.Send(pid, &forceClose{reason: reason})
 }
 
 // connError asks the connection to close with an error (a session found a connection-level fault).

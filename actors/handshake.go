@@ -35,6 +35,9 @@ type connHandle struct {
 	closing      atomic.Bool
 	// closed is closed by the connection actor once its last frame is flushed and the socket closed.
 	closed chan struct{}
+	// live publishes pid to goroutines outside the connection (Broker.Shutdown); actors read pid,
+	// which is set before any frame reaches them.
+	live atomic.Pointer[actor.PID]
 }
 
 // handleConn runs the whole life of one accepted socket on its own goroutine: the handshake
@@ -99,6 +102,7 @@ func (b *Broker) handleConn(nc net.Conn) {
 		return
 	}
 	h.pid = pid
+	h.live.Store(pid)
 	log.Debug("connection open", "user", user, "vhost", h.vname, "container", open.ContainerID)
 	h.readLoop(fr)
 	// The actor answers what ended the read side (a close with the error, for a peer fault) and closes

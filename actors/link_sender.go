@@ -24,7 +24,10 @@ type senderLink struct {
 }
 
 func newSenderLink(b linkBase) *senderLink {
-	l := &senderLink{linkBase: b, deliveryCount: serial.Start}
+	// Our delivery-count starts at 0, not near 2^32: rhea ignores initial-delivery-count (it counts
+	// from 0), so any other start would hand it more credit than it granted. Transfer ids still start
+	// at serial.Start, so wrap-around stays exercised.
+	l := &senderLink{linkBase: b, deliveryCount: 0}
 	l.init()
 	l.presettled = b.peer.SndSettleMode == protocol.SndSettled
 	return l
@@ -121,7 +124,7 @@ func (l *senderLink) flow(ctx actor.Context, f *protocol.Flow) {
 	if !l.consuming || l.detached {
 		return
 	}
-	rcvCount := serial.Start
+	rcvCount := uint32(0) // our initial-delivery-count, when the receiver has not echoed one yet
 	if f.DeliveryCount.Set {
 		rcvCount = f.DeliveryCount.V
 	}

@@ -415,8 +415,8 @@ func TestRawIdleTimeout(t *testing.T) {
 	t.Run("heartbeats keep it open", func(t *testing.T) {
 		c, _ := rawOpen(t, b, nil)
 		c.begin(0)
-		for range 8 {
-			time.Sleep(100 * time.Millisecond)
+		for range 16 {
+			time.Sleep(50 * time.Millisecond)
 			c.write(frameHeader(8, 2, protocol.FrameTypeAMQP, 0)) // an empty frame (spec 2.3.2)
 		}
 		c.send(0, &protocol.End{})
@@ -549,22 +549,38 @@ func TestRawBeginChannelRules(t *testing.T) {
 	})
 	t.Run("channel reused in the same burst as its end", func(t *testing.T) {
 		c, _ := rawOpen(t, b, nil)
-		c.begin(5)
-		// End and a new begin in one write: spec 2.5.5, the channel is free once our end is sent.
+		c.send(5, &protocol.Begin{IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 4294967295})
+		oldCh, p := c.next()
+		require.IsType(t, &protocol.Begin{}, p)
+		// End and a new begin in one write: spec 2.5.5, our channel 5 is free once we sent end.
 		out, err := protocol.AppendFrame(nil, 5, &protocol.End{})
 		require.NoError(t, err)
 		out, err = protocol.AppendFrame(out, 5, &protocol.Begin{IncomingWindow: 100, OutgoingWindow: 100, HandleMax: 4294967295})
 		require.NoError(t, err)
 		c.write(out)
-		// The broker mirrors our channel numbers, so its end must go out before its new begin on that
-		// channel: until the end is sent, its outgoing channel 5 still belongs to the old session.
-		ch, p := c.next()
-		assert.Equal(t, uint16(5), ch)
-		require.IsType(t, &protocol.End{}, p, "want the end of the old session first, got %+v", p)
-		ch, p = c.next()
-		assert.Equal(t, uint16(5), ch)
-		require.IsType(t, &protocol.Begin{}, p, "want the begin of the new session, got %+v", p)
-		assert.Equal(t, protocol.Some[uint16](5), p.(*protocol.Begin).RemoteChannel)
+		// Channels are chosen per direction (spec 2.5.1): the broker ends the old session on its channel
+		// and begins the new one (remote-channel 5) on a channel that is not still in use by the old one,
+		// or, if it reuses that channel, only after the end.
+		var endAt, beginAt = -1, -1
+		var beginCh uint16
+		for i := range 2 {
+			ch, p := c.next()
+			switch f := p.(type) {
+			case *protocol.End:
+				assert.Equal(t, oldCh, ch, "end on the old session's channel")
+				assert.Nil(t, f.Error)
+				endAt = i
+			case *protocol.Begin:
+				assert.Equal(t, protocol.Some[uint16](5), f.RemoteChannel)
+				beginAt, beginCh = i, ch
+			default:
+				require.Failf(t, "unexpected frame", "%T %+v on channel %d", p, p, ch)
+			}
+		}
+		require.True(t, endAt >= 0 && beginAt >= 0, "want one end and one begin")
+		if beginCh == oldCh {
+			assert.Less(t, endAt, beginAt, "the broker began a session on channel %d before ending the old one there", oldCh)
+		}
 	})
 	t.Run("open twice", func(t *testing.T) {
 		c, _ := rawOpen(t, b, nil)
