@@ -4,7 +4,7 @@
 // Run it through `go generate ./protocol` (see protocol/doc.go). Flags let it
 // run from anywhere:
 //
-//	go run ./protocol/gen -spec /work/shared/specs/amqp-1.0 -out protocol/composites_gen.go
+//	go run ./protocol/gen -spec protocol/gen/spec -out protocol/composites_gen.go
 //
 // Everything the XML cannot express — Go names that differ from the mechanical
 // conversion, fields that must tell "absent" from "zero" (Opt[T]), the Go type
@@ -254,7 +254,7 @@ type descriptorConst struct {
 }
 
 func main() {
-	specDir := flag.String("spec", "../../shared/specs/amqp-1.0", "directory holding the AMQP 1.0 *.bare.xml files")
+	specDir := flag.String("spec", "gen/spec", "directory holding the AMQP 1.0 *.bare.xml files")
 	out := flag.String("out", "composites_gen.go", "output file")
 	flag.Parse()
 
