@@ -138,9 +138,9 @@ func TestMaxMessageSize(t *testing.T) {
 	snd := sender(t, s, "small", nil)
 	assert.Equal(t, uint64(1024), snd.MaxMessageSize())
 	send(t, snd, "fits")
-	// A message larger than max-message-size detaches the link with amqp:link:message-size-exceeded.
-	// go-amqp checks the advertised limit itself, so bypass it with a raw oversize transfer is covered in
-	// the raw-client tests; here we check the client sees the limit and the link keeps working.
+	// go-amqp enforces the advertised limit itself; the broker's own enforcement (detach with
+	// amqp:link:message-size-exceeded) is TestRawMessageSizeExceeded. Here: the client sees the limit and
+	// the link keeps working.
 	err := snd.Send(testCtx(t), amqp.NewMessage(make([]byte, 4096)), nil)
 	require.Error(t, err)
 	send(t, snd, "still-fits")
