@@ -2,9 +2,11 @@ package actors
 
 import (
 	"slices"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/actors/routing"
+	"github.com/warren-mq/warren/protocol"
 )
 
 // exchange is the actor of one exchange: it owns its binding table and routes each publish to the
@@ -17,6 +19,8 @@ type exchange struct {
 	table routing.Table
 	dests map[routing.Destination]*actor.PID
 	match []routing.Destination // scratch for Match
+	// deleted: a tombstone that refuses publishes until it stops (after an idle while)
+	deleted bool
 }
 
 func newExchange(b *Broker, vhost *actor.PID, name, kind string) *exchange {
@@ -37,7 +41,22 @@ type removeDestination struct{ dest routing.Destination }
 func (x *exchange) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *publishBatch:
+		if x.deleted {
+			x.refuse(ctx, m.items)
+			return
+		}
 		x.route(ctx, m.items)
+	case *removeBinding:
+		x.table.Remove(m.b)
+	case *exchangeDeleted:
+		x.deleted = true
+		x.table, _ = routing.NewTable(routing.Kind(x.kind))
+		x.dests = map[routing.Destination]*actor.PID{}
+		ctx.SetReceiveTimeout(30 * time.Second)
+	case *actor.ReceiveTimeout:
+		if x.deleted {
+			ctx.Stop(ctx.Self())
+		}
 	case *addBinding:
 		if _, err := x.table.Add(m.b); err == nil {
 			x.dests[m.b.Destination] = m.pid
@@ -45,6 +64,16 @@ func (x *exchange) Receive(ctx actor.Context) {
 	case *removeDestination:
 		x.table.RemoveDestination(m.dest)
 		delete(x.dests, m.dest)
+	}
+}
+
+// refuse answers publishes to a deleted exchange with amqp:not-found.
+func (x *exchange) refuse(ctx actor.Context, items []publish) {
+	for _, p := range items {
+		if p.ref.link != nil {
+			ctx.Send(p.ref.link, &confirmBatch{items: []confirm{{seq: p.ref.seq, delta: -1,
+				err: &protocol.Error{Condition: protocol.ErrNotFound, Description: "exchange " + x.name + " was deleted"}}}})
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ type receiverLink struct {
 	settled []settledState // this burst's finished deliveries, for dispositions in ranges
 	// releaseUnroutable: the producer's source accepts released (else unroutable messages are rejected)
 	releaseUnroutable bool
+	mgmt              bool // the request half of a /management link pair
 }
 
 type assembly struct {
@@ -78,6 +79,10 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 		if l.peer.Coordinator != nil {
 			l.refuse(ctx, protocol.RoleReceiver, &protocol.Error{Condition: protocol.ErrNotImplemented,
 				Description: "transactions are not supported"})
+			return
+		}
+		if t := l.peer.Target; t != nil && t.Address.Set && t.Address.V == managementAddress {
+			l.startManagement(ctx)
 			return
 		}
 		req := &resolveTarget{user: l.h.user, conn: l.h.pid}
@@ -186,7 +191,11 @@ func (l *receiverLink) transfer(ctx actor.Context, it inTransfer) *protocol.Erro
 	}
 	a := l.cur
 	l.cur = nil
-	l.publish(ctx, a)
+	if l.mgmt {
+		l.managementRequest(ctx, a)
+	} else {
+		l.publish(ctx, a)
+	}
 	if l.credit <= l.h.b.opts.Limits.LinkCredit/2 {
 		l.credit = l.h.b.opts.Limits.LinkCredit
 		l.sendFlow(ctx, false)
@@ -234,7 +243,7 @@ func (l *receiverLink) failPending(ref publishRef, err *protocol.Error) {
 }
 
 func (l *receiverLink) flush(ctx actor.Context) {
-	if len(l.out) > 0 {
+	if len(l.out) > 0 && l.target.pid != nil {
 		if l.target.toQueue {
 			ctx.Send(l.target.pid, &enqueueBatch{items: l.out})
 		} else {

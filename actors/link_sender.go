@@ -21,6 +21,8 @@ type senderLink struct {
 	consuming     bool
 	// pendingAddress is the source address to answer with (a dynamic queue's generated one)
 	pendingAddress string
+	mgmt           bool       // the response half of a /management link pair
+	mgmtOut        []*message // responses waiting for credit
 }
 
 func newSenderLink(b linkBase) *senderLink {
@@ -36,6 +38,10 @@ func newSenderLink(b linkBase) *senderLink {
 func (l *senderLink) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		if src := l.peer.Source; src != nil && src.Address.Set && src.Address.V == managementAddress {
+			l.startManagement(ctx)
+			return
+		}
 		req := &resolveSource{user: l.h.user, conn: l.h.pid}
 		if src := l.peer.Source; src != nil {
 			req.dynamic = src.Dynamic
@@ -80,6 +86,9 @@ func (l *senderLink) Receive(ctx actor.Context) {
 		l.deliveryCount = m.count
 		l.credit = 0
 		ctx.Send(l.session, &linkFlow{handle: l.handle, deliveryCount: l.deliveryCount, credit: 0, drain: true})
+	case *mgmtDeliver:
+		l.mgmtOut = append(l.mgmtOut, m.msg)
+		l.flushManagement(ctx)
 	case *queueGone:
 		l.consuming = false
 		l.detach(ctx, m.reason)
@@ -135,7 +144,16 @@ func (l *senderLink) flow(ctx actor.Context, f *protocol.Flow) {
 		} else {
 			l.credit = 0
 		}
-		ctx.Send(l.queue, &consumerCredit{link: ctx.Self(), limit: limit, drain: f.Drain})
+		if l.mgmt {
+			l.flushManagement(ctx)
+			if f.Drain && l.credit > 0 {
+				l.deliveryCount += l.credit
+				l.credit = 0
+				ctx.Send(l.session, &linkFlow{handle: l.handle, deliveryCount: l.deliveryCount, credit: 0, drain: true})
+			}
+		} else {
+			ctx.Send(l.queue, &consumerCredit{link: ctx.Self(), limit: limit, drain: f.Drain})
+		}
 	}
 	if f.Echo {
 		ctx.Send(l.session, &linkFlow{handle: l.handle, deliveryCount: l.deliveryCount, credit: l.credit})
@@ -143,7 +161,7 @@ func (l *senderLink) flow(ctx actor.Context, f *protocol.Flow) {
 }
 
 func (l *senderLink) stopConsuming(ctx actor.Context) {
-	if !l.consuming {
+	if !l.consuming || l.mgmt {
 		return
 	}
 	l.consuming = false

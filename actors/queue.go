@@ -98,6 +98,14 @@ func (q *queue) Receive(ctx actor.Context) {
 		q.dispatch(ctx)
 	case *removeConsumer:
 		q.removeConsumer(ctx, m.link)
+	case *queueStats:
+		ctx.Respond(&queueStatsReply{messages: q.length() + len(q.unacked), consumers: len(q.consumers)})
+	case *queuePurge:
+		// Purge removes the ready messages; deliveries awaiting settlement stay with their consumers (as RabbitMQ).
+		n := q.length()
+		clear(q.ready)
+		q.ready, q.head, q.readyBytes = q.ready[:0], 0, 0
+		ctx.Respond(&queueStatsReply{messages: n, consumers: len(q.consumers)})
 	case *ttlTick:
 		q.ttlTimer = nil
 		q.expireHead(ctx, nowMillis())

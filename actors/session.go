@@ -34,6 +34,7 @@ type session struct {
 	unsettled map[uint32]outUnsettled // our unsettled outgoing deliveries by delivery id
 	pending   []outJob                // deliveries waiting for the peer's incoming window
 	inBatches []inBatch               // this burst's transfers per receiver link
+	mgmt      map[string]*actor.PID   // /management response links by link name
 	tag       [4]byte
 	ended     bool // we sent end
 	linkSeq   int
@@ -111,6 +112,17 @@ func (s *session) Receive(ctx actor.Context) {
 		s.pump()
 	case *linkFlow:
 		s.writeLinkFlow(m)
+	case *mgmtPair:
+		if s.mgmt == nil {
+			s.mgmt = map[string]*actor.PID{}
+		}
+		s.mgmt[m.name] = m.link
+	case *mgmtReply:
+		if pid := s.mgmt[m.name]; pid != nil {
+			ctx.Send(pid, &mgmtDeliver{msg: m.msg})
+		} else {
+			s.log.Info("management response without a paired receiving link", "link", m.name)
+		}
 	case *linkDetach:
 		s.dropHandle(m.handle, m.link)
 		s.h.w.frame(s.ch, &protocol.Detach{Handle: m.handle, Closed: true, Error: m.err})
@@ -118,6 +130,11 @@ func (s *session) Receive(ctx actor.Context) {
 		for hnd, e := range s.links {
 			if e.pid.Equal(m.Who) {
 				delete(s.links, hnd)
+			}
+		}
+		for name, pid := range s.mgmt {
+			if pid.Equal(m.Who) {
+				delete(s.mgmt, name)
 			}
 		}
 	}

@@ -116,6 +116,8 @@ func (v *vhost) Receive(ctx actor.Context) {
 		ctx.Respond(&opResult{err: errOrNil(err)})
 	case *declareExchange:
 		ctx.Respond(&opResult{err: errOrNil(v.declareExchange(ctx, m.name, m.kind, m.durable, m.autoDelete, m.internal, m.args))})
+	case *mgmtRequest:
+		v.management(ctx, m)
 	case *declareBinding:
 		ctx.Respond(&opResult{err: errOrNil(v.bind(ctx, m.source, m.b))})
 	}
@@ -228,6 +230,11 @@ func (v *vhost) bind(ctx actor.Context, source string, b routing.Binding) *proto
 	}
 	if pid == nil {
 		return &protocol.Error{Condition: protocol.ErrNotFound, Description: fmt.Sprintf("binding destination %q not found", b.Destination.Name)}
+	}
+	for _, have := range v.bindings {
+		if have.source == source && have.b.Destination == b.Destination && have.b.Key == b.Key && sameArgs(have.b.Args, b.Args) {
+			return nil // binding is idempotent
+		}
 	}
 	v.bindings = append(v.bindings, bindingInfo{source: source, b: b})
 	ctx.Send(x.pid, &addBinding{b: b, pid: pid})
