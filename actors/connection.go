@@ -47,6 +47,8 @@ func newConnection(h *connHandle) *connection {
 
 func (c *connection) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *inspect:
+		ctx.Respond(m.fn(c))
 	case *inFrames:
 		c.frames(ctx, m.frames)
 	case *connFailed:

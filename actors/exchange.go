@@ -40,6 +40,8 @@ type removeDestination struct{ dest routing.Destination }
 
 func (x *exchange) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *inspect:
+		ctx.Respond(m.fn(x))
 	case *publishBatch:
 		if x.deleted {
 			x.refuse(ctx, m.items)

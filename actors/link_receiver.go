@@ -75,6 +75,8 @@ func newReceiverLink(b linkBase) *receiverLink {
 
 func (l *receiverLink) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *inspect:
+		ctx.Respond(m.fn(l))
 	case *actor.Started:
 		if l.peer.Coordinator != nil {
 			l.refuse(ctx, protocol.RoleReceiver, &protocol.Error{Condition: protocol.ErrNotImplemented,

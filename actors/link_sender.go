@@ -37,6 +37,8 @@ func newSenderLink(b linkBase) *senderLink {
 
 func (l *senderLink) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *inspect:
+		ctx.Respond(m.fn(l))
 	case *actor.Started:
 		if src := l.peer.Source; src != nil && src.Address.Set && src.Address.V == managementAddress {
 			l.startManagement(ctx)

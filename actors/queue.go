@@ -74,6 +74,8 @@ func newQueue(b *Broker, vhost *actor.PID, spec queueSpec) *queue {
 
 func (q *queue) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *inspect:
+		ctx.Respond(m.fn(q))
 	case *actor.Started:
 		q.armIdle(ctx)
 	case *enqueueBatch:

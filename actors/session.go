@@ -85,6 +85,8 @@ func newSession(h *connHandle, conn *actor.PID, ch, inCh uint16, b *protocol.Beg
 
 func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *inspect:
+		ctx.Respond(m.fn(s))
 	case *actor.Started:
 		// spec 2.7.2: our begin answers theirs with remote-channel set.
 		s.h.w.frame(s.ch, &protocol.Begin{

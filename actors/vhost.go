@@ -93,6 +93,8 @@ type vhostReady struct{}
 
 func (v *vhost) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *inspect:
+		ctx.Respond(m.fn(v))
 	case *actor.Started:
 		v.setup(ctx)
 	case *vhostReady:
