@@ -242,6 +242,7 @@ func (b *Broker) startHTTP() error {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	b.registerManagementAPI(mux)
 	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.mu.Lock()
 	b.listeners = append(b.listeners, ln)
