@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/supervision"
 )
 
 // Version is Warren's version, sent in the open frame's properties and shown by the daemon.
@@ -28,6 +29,7 @@ type Broker struct {
 	root   *actor.PID // the broker supervisor: parent of vhosts and connections
 	vhosts map[string]*actor.PID
 	auth   *authenticator
+	faults *supervision.Faults // nil outside supervision tests
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -37,6 +39,7 @@ type Broker struct {
 	started   atomic.Bool
 	stopping  atomic.Bool
 	connCount atomic.Int64
+	restarts  atomic.Int64 // supervised failures of vhost children (the actor-restarts metric)
 }
 
 // NewBroker builds a broker from opts; nothing listens until Start.
@@ -49,7 +52,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{opts: o, log: o.Logger, auth: auth, vhosts: map[string]*actor.PID{}, conns: map[*connHandle]struct{}{}}
+	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, vhosts: map[string]*actor.PID{}, conns: map[*connHandle]struct{}{}}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },

@@ -46,6 +46,7 @@ func newConnection(h *connHandle) *connection {
 }
 
 func (c *connection) Receive(ctx actor.Context) {
+	c.h.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(c))

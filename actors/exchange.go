@@ -21,6 +21,11 @@ type exchange struct {
 	match []routing.Destination // scratch for Match
 	// deleted: a tombstone that refuses publishes until it stops (after an idle while)
 	deleted bool
+	// started is set after the first start; a later Started is a restart, and the exchange holds
+	// publishes while the vhost sends its bindings again.
+	started    bool
+	rebuilding bool
+	held       []publish
 }
 
 func newExchange(b *Broker, vhost *actor.PID, name, kind string) *exchange {
@@ -39,12 +44,30 @@ type addBinding struct {
 type removeDestination struct{ dest routing.Destination }
 
 func (x *exchange) Receive(ctx actor.Context) {
+	x.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(x))
+	case *actor.Started:
+		if x.started {
+			x.table, _ = routing.NewTable(routing.Kind(x.kind))
+			x.dests = map[routing.Destination]*actor.PID{}
+			x.rebuilding = true
+			ctx.Send(x.vhost, &exchangeRestarted{name: x.name, pid: ctx.Self()})
+		}
+		x.started = true
+	case *exchangeRebuilt:
+		x.rebuilding = false
+		held := x.held
+		x.held = nil
+		x.route(ctx, held)
 	case *publishBatch:
 		if x.deleted {
 			x.refuse(ctx, m.items)
+			return
+		}
+		if x.rebuilding {
+			x.held = append(x.held, m.items...)
 			return
 		}
 		x.route(ctx, m.items)

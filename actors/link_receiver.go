@@ -74,6 +74,7 @@ func newReceiverLink(b linkBase) *receiverLink {
 }
 
 func (l *receiverLink) Receive(ctx actor.Context) {
+	l.h.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(l))

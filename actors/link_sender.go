@@ -36,6 +36,7 @@ func newSenderLink(b linkBase) *senderLink {
 }
 
 func (l *senderLink) Receive(ctx actor.Context) {
+	l.h.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(l))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/warren-mq/warren/actors/definitions"
+	"github.com/warren-mq/warren/supervision"
 )
 
 // Options configure a Broker. The zero value of every field means "the default" (see DefaultOptions);
@@ -32,6 +33,10 @@ type Options struct {
 
 	Limits Limits
 	Auth   Auth
+
+	// Faults makes chosen actors panic on chosen messages: for supervision tests only. The daemon never
+	// sets it; nil costs one nil check per actor message.
+	Faults *supervision.Faults
 }
 
 // Limits bound what one peer may use. Zero fields take the defaults of DefaultLimits.

@@ -73,6 +73,7 @@ func newQueue(b *Broker, vhost *actor.PID, spec queueSpec) *queue {
 }
 
 func (q *queue) Receive(ctx actor.Context) {
+	q.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(q))
@@ -86,7 +87,9 @@ func (q *queue) Receive(ctx actor.Context) {
 			ctx.Respond(&addConsumerResult{err: notFound("queue", q.spec.name)})
 			return
 		}
-		q.consumers = append(q.consumers, &consumerState{link: m.link, presettled: m.presettled, sent: m.count, limit: m.count})
+		if q.consumer(m.link) == nil { // delivered again after a restart: register once
+			q.consumers = append(q.consumers, &consumerState{link: m.link, presettled: m.presettled, sent: m.count, limit: m.count})
+		}
 		q.hadConsumer = true
 		q.lastUsed = time.Now()
 		ctx.Respond(&addConsumerResult{})

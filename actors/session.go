@@ -84,6 +84,7 @@ func newSession(h *connHandle, conn *actor.PID, ch, inCh uint16, b *protocol.Beg
 }
 
 func (s *session) Receive(ctx actor.Context) {
+	s.h.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(s))

@@ -14,6 +14,7 @@ import (
 	"github.com/warren-mq/warren/actors/definitions"
 	"github.com/warren-mq/warren/actors/routing"
 	"github.com/warren-mq/warren/protocol"
+	"github.com/warren-mq/warren/supervision"
 )
 
 // vhost is the registry of one virtual host: it owns the exchange and queue actors (its children),
@@ -29,6 +30,7 @@ type vhost struct {
 	defaultX  *actor.PID    // the "" exchange: routes by queue name
 	seed      *definitions.Definitions
 	setupErr  error
+	seq       int // makes child actor names unique across re-declarations
 }
 
 type exchangeInfo struct {
@@ -43,6 +45,7 @@ type exchangeInfo struct {
 type queueInfo struct {
 	pid  *actor.PID
 	spec queueSpec
+	q    *queue // the actor instance; read by the vhost only while the queue is failed (suspended)
 }
 
 type bindingInfo struct {
@@ -92,6 +95,7 @@ const defaultAskTimeout = 10 * time.Second
 type vhostReady struct{}
 
 func (v *vhost) Receive(ctx actor.Context) {
+	v.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(v))
@@ -120,6 +124,8 @@ func (v *vhost) Receive(ctx actor.Context) {
 		ctx.Respond(&opResult{err: errOrNil(v.declareExchange(ctx, m.name, m.kind, m.durable, m.autoDelete, m.internal, m.args))})
 	case *mgmtRequest:
 		v.management(ctx, m)
+	case *exchangeRestarted:
+		v.rebind(ctx, m)
 	case *declareBinding:
 		ctx.Respond(&opResult{err: errOrNil(v.bind(ctx, m.source, m.b))})
 	}
@@ -181,9 +187,17 @@ func (v *vhost) applyDefinitions(ctx actor.Context, d *definitions.Definitions) 
 	return nil
 }
 
+// spawnExchange starts an exchange actor. The producer returns the same instance on a restart: the
+// exchange then rebuilds its bindings from the vhost (exchangeRestarted).
 func (v *vhost) spawnExchange(ctx actor.Context, name, kind string) *actor.PID {
-	props := actor.PropsFromProducer(func() actor.Actor { return newExchange(v.b, ctx.Self(), name, kind) })
-	return ctx.Spawn(props)
+	x := newExchange(v.b, ctx.Self(), name, kind)
+	v.seq++
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return x }),
+		fmt.Sprintf("%s%s-%d", supervision.PrefixExchange, url.PathEscape(name), v.seq))
+	if err != nil {
+		panic("warren: spawning exchange: " + err.Error()) // names are unique by construction
+	}
+	return pid
 }
 
 func (v *vhost) declareExchange(ctx actor.Context, name, kind string, durable, autoDel, internal bool, args map[string]any) *protocol.Error {
@@ -210,8 +224,16 @@ func (v *vhost) declareQueue(ctx actor.Context, spec queueSpec) (*queueInfo, *pr
 		}
 		return q, nil
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return newQueue(v.b, ctx.Self(), spec) })
-	q := &queueInfo{pid: ctx.Spawn(props), spec: spec}
+	// The producer returns the same instance on a restart, so a restarted queue keeps its messages,
+	// consumers and unsettled deliveries (DESIGN.md §1; with the store, durable state is on disk too).
+	inst := newQueue(v.b, ctx.Self(), spec)
+	v.seq++
+	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return inst }),
+		fmt.Sprintf("%s%s-%d", supervision.PrefixQueue, url.PathEscape(spec.name), v.seq))
+	if err != nil {
+		return nil, &protocol.Error{Condition: protocol.ErrInternal, Description: err.Error()}
+	}
+	q := &queueInfo{pid: pid, spec: spec, q: inst}
 	v.queues[spec.name] = q
 	ctx.Send(v.defaultX, &addBinding{b: routing.Binding{Destination: routing.Destination{Name: spec.name}, Key: spec.name}, pid: q.pid})
 	return q, nil
