@@ -43,7 +43,9 @@ func (f *Faults) Clear() {
 // InjectedPanic is the value an injected fault panics with.
 type InjectedPanic struct{ Actor, Message string }
 
-func (p InjectedPanic) String() string { return fmt.Sprintf("injected fault in %s on %s", p.Actor, p.Message) }
+func (p InjectedPanic) String() string {
+	return fmt.Sprintf("injected fault in %s on %s", p.Actor, p.Message)
+}
 
 // Check panics when a rule matches; it is a no-op on a nil *Faults.
 func (f *Faults) Check(actorID string, msg any) {

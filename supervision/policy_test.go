@@ -9,13 +9,13 @@ import (
 
 func TestKindOf(t *testing.T) {
 	cases := map[string]Kind{
-		"warren/vhost-%2F":                Vhost,
-		"warren/vhost-%2F/x-amq.topic":    Exchange,
-		"warren/vhost-%2F/q-orders":       Queue,
-		"warren/conn-3":                   Connection,
-		"warren/conn-3/s0-1":              Session,
-		"warren/conn-3/s0-1/l2-5":         Link,
-		"warren":                          Other,
+		"warren/vhost-%2F":                  Vhost,
+		"warren/vhost-%2F/x-amq.topic":      Exchange,
+		"warren/vhost-%2F/q-orders":         Queue,
+		"warren/conn-3":                     Connection,
+		"warren/conn-3/s0-1":                Session,
+		"warren/conn-3/s0-1/l2-5":           Link,
+		"warren":                            Other,
 		"warren/vhost-%2F/q-with%2Fslash-7": Queue,
 	}
 	for id, want := range cases {
