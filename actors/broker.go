@@ -40,6 +40,8 @@ type Broker struct {
 	stopping  atomic.Bool
 	connCount atomic.Int64
 	restarts  atomic.Int64 // supervised failures of vhost children (the actor-restarts metric)
+	memory    *memoryAlarm
+	stop      chan struct{} // closed by Shutdown: ends the broker's own background goroutines
 }
 
 // NewBroker builds a broker from opts; nothing listens until Start.
@@ -52,7 +54,9 @@ func NewBroker(opts Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, vhosts: map[string]*actor.PID{}, conns: map[*connHandle]struct{}{}}
+	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, vhosts: map[string]*actor.PID{},
+		conns: map[*connHandle]struct{}{}, stop: make(chan struct{})}
+	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },
@@ -72,6 +76,7 @@ func (b *Broker) Start() error {
 	if !b.started.CompareAndSwap(false, true) {
 		return errors.New("broker already started")
 	}
+	b.goTracked(func() { b.memory.run(b.stop) })
 	if b.opts.AMQPAddr != "-" {
 		ln, err := net.Listen("tcp", b.opts.AMQPAddr)
 		if err != nil {
@@ -130,6 +135,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	b.closeListeners()
+	close(b.stop)
 	b.mu.Lock()
 	conns := make([]*connHandle, 0, len(b.conns))
 	for c := range b.conns {

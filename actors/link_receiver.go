@@ -31,6 +31,7 @@ type receiverLink struct {
 	// releaseUnroutable: the producer's source accepts released (else unroutable messages are rejected)
 	releaseUnroutable bool
 	mgmt              bool // the request half of a /management link pair
+	starved           bool // waiting for the memory alarm to clear
 }
 
 type assembly struct {
@@ -117,6 +118,11 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 		if m.flow.Echo {
 			l.sendFlow(ctx, false)
 		}
+	case *creditResume:
+		l.starved = false
+		if !l.detached && l.target != nil {
+			l.grantCredit(ctx)
+		}
 	case *peerDetach:
 		l.onPeerDetach(ctx, m.detach)
 	case *linkStolen:
@@ -145,6 +151,19 @@ func (l *receiverLink) resolved(ctx actor.Context, r *targetResolved) {
 		SndSettleMode: l.peer.SndSettleMode, RcvSettleMode: rcv,
 		Source: l.peer.Source, Target: target, MaxMessageSize: l.maxSize,
 	})
+	l.grantCredit(ctx)
+}
+
+// grantCredit tops the producer's credit up to LinkCredit unless the memory alarm is on; then the link
+// waits (credit runs out) until creditResume.
+func (l *receiverLink) grantCredit(ctx actor.Context) {
+	if l.starved {
+		return
+	}
+	if l.h.b.memory.starve(ctx.Self()) {
+		l.starved = true
+		return
+	}
 	l.credit = l.h.b.opts.Limits.LinkCredit
 	l.sendFlow(ctx, false)
 }
@@ -200,8 +219,7 @@ func (l *receiverLink) transfer(ctx actor.Context, it inTransfer) *protocol.Erro
 		l.publish(ctx, a)
 	}
 	if l.credit <= l.h.b.opts.Limits.LinkCredit/2 {
-		l.credit = l.h.b.opts.Limits.LinkCredit
-		l.sendFlow(ctx, false)
+		l.grantCredit(ctx)
 	}
 	return nil
 }

@@ -50,6 +50,9 @@ type Limits struct {
 	MaxConnections   int           // total (default 0 = unlimited)
 	SessionWindow    uint32        // incoming-window we grant each session, in transfers (default 5000)
 	LinkCredit       uint32        // credit we grant each producer link (default 1000)
+	// MemoryHighWatermark: past this many bytes of live heap, producers get no more credit until it
+	// falls (default 40 % of the machine's memory).
+	MemoryHighWatermark uint64
 }
 
 // Auth chooses who may log in. The defaults follow RabbitMQ (DESIGN.md §6).

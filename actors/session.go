@@ -130,11 +130,9 @@ func (s *session) Receive(ctx actor.Context) {
 		s.dropHandle(m.handle, m.link)
 		s.h.w.frame(s.ch, &protocol.Detach{Handle: m.handle, Closed: true, Error: m.err})
 	case *actor.Terminated:
-		for hnd, e := range s.links {
-			if e.pid.Equal(m.Who) {
-				delete(s.links, hnd)
-			}
-		}
+		// A link's handle stays reserved until the peer's detach arrives (that frees it, spec 2.6.5),
+		// even when the link actor is gone already (it crashed, or we detached it): only the
+		// management pairing is forgotten here.
 		for name, pid := range s.mgmt {
 			if pid.Equal(m.Who) {
 				delete(s.mgmt, name)
