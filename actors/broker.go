@@ -39,7 +39,7 @@ type Broker struct {
 	started   atomic.Bool
 	stopping  atomic.Bool
 	connCount atomic.Int64
-	restarts  atomic.Int64 // supervised failures of vhost children (the actor-restarts metric)
+	restarts  atomic.Int64 // supervised actor failures, every kind (the actor-restarts metric)
 	memory    *memoryAlarm
 	stop      chan struct{} // closed by Shutdown: ends the broker's own background goroutines
 }
@@ -60,7 +60,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },
-		actor.WithSupervisor(brokerChildStrategy(b.log))), "warren")
+		actor.WithSupervisor(brokerChildStrategy(b.log, &b.restarts))), "warren")
 	if err != nil {
 		return nil, fmt.Errorf("spawn broker supervisor: %w", err)
 	}

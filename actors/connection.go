@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/protocol"
+	"github.com/warren-mq/warren/supervision"
 )
 
 // connection is the actor of one AMQP connection after open: it owns the channel → session map,
@@ -205,7 +206,8 @@ func (c *connection) freeOutChannel() (uint16, bool) {
 // (its protocol state cannot be rebuilt); the peer gets end with amqp:internal-error and the connection
 // lives on. It runs on this actor's mailbox, so it may touch the session map.
 func (c *connection) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
-	logActorFailure(c.log, child, reason, msg, "stop")
+	logActorFailure(c.log, child, reason, msg, supervision.Policies[supervision.Session].Directive.String())
+	c.h.b.restarts.Add(1)
 	sup.StopChildren(child)
 	for _, e := range c.sessions {
 		if e.pid.Equal(child) && !e.ending && !c.closed {

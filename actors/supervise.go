@@ -3,37 +3,44 @@ package actors
 import (
 	"fmt"
 	"log/slog"
-	"strings"
-	"time"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/supervision"
 )
 
-// brokerChildStrategy supervises the broker supervisor's children (DESIGN.md §1): a connection that
-// panics is stopped (its Stopped handler sends close with amqp:internal-error); a vhost restarts.
-func brokerChildStrategy(log *slog.Logger) actor.SupervisorStrategy {
-	return childStrategy{log: log}
+// brokerChildStrategy supervises the broker supervisor's children by supervision.Policies: a connection
+// that panics is stopped (its Stopped handler sends close with amqp:internal-error); a vhost restarts.
+func brokerChildStrategy(log *slog.Logger, failures *atomic.Int64) actor.SupervisorStrategy {
+	return childStrategy{log: log, failures: failures}
 }
 
-type childStrategy struct{ log *slog.Logger }
+type childStrategy struct {
+	log      *slog.Logger
+	failures *atomic.Int64
+}
 
 func (s childStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, msg any) {
-	if strings.Contains(child.Id, "/conn-") {
-		logActorFailure(s.log, child, reason, msg, "stop")
-		sup.StopChildren(child)
-		return
-	}
-	if rs.NumberOfFailures(10*time.Second) >= 10 {
-		logActorFailure(s.log, child, reason, msg, "stop (too many failures)")
-		sup.StopChildren(child)
-		return
-	}
+	kind := supervision.KindOf(child.Id)
+	n := rs.NumberOfFailures(supervision.Policies[kind].Window) + 1
 	rs.Fail()
-	logActorFailure(s.log, child, reason, msg, "restart")
+	s.failures.Add(1)
+	d, giveUp, _ := supervision.Decide(kind, n)
+	if d == supervision.Stop {
+		how := "stop"
+		if giveUp {
+			how = "stop (given up after repeated failures)"
+		}
+		logActorFailure(s.log, child, reason, msg, how)
+		sup.StopChildren(child)
+		return
+	}
+	logActorFailure(s.log, child, reason, msg, d.String())
 	sup.RestartChildren(child)
 }
 
 // logActorFailure logs a supervised failure with the actor's path (DESIGN.md §1: every failure is logged).
 func logActorFailure(log *slog.Logger, child *actor.PID, reason, msg any, directive string) {
-	log.Error("actor failed", "actor", child.Id, "reason", fmt.Sprint(reason), "message", fmt.Sprintf("%T", msg), "directive", directive)
+	log.Error("actor failed", "actor", child.Id, "kind", string(supervision.KindOf(child.Id)), "reason", fmt.Sprint(reason),
+		"message", fmt.Sprintf("%T", actor.UnwrapEnvelopeMessage(msg)), "directive", directive)
 }
