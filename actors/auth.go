@@ -9,24 +9,48 @@ import (
 	"fmt"
 	"hash"
 	"net"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/warren-mq/warren/actors/definitions"
+	"github.com/warren-mq/warren/protocol"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // user is a broker user as the authenticator knows it.
 type user struct {
 	name string
-	// check verifies a password; nil means the user cannot log in with a password.
+	// check verifies a password; nil means the user cannot log in with a password (EXTERNAL only).
 	check func(password string) bool
+	tags  []string
+	// perms: per vhost, RabbitMQ's configure/write/read regular expressions.
+	perms map[string]*permission
 }
 
-// authenticator decides SASL logins (DESIGN.md §6). It is read-only after NewBroker, so connections'
-// handshake goroutines share it without locks.
+type permission struct{ configure, write, read *regexp.Regexp }
+
+// permKind names the three RabbitMQ permissions.
+type permKind string
+
+const (
+	permConfigure permKind = "configure"
+	permWrite     permKind = "write"
+	permRead      permKind = "read"
+)
+
+// guestHash is bcrypt("guest"), computed once so that starting a broker costs no hashing.
+const guestHash = "$2a$10$lIaNn.n77cfmaf5zi9SxnO8Qpd0kRfXrtRozArluIsEgRcA9hRgoa"
+
+// authenticator decides SASL logins and permissions (DESIGN.md §6). It is read-only after NewBroker
+// (but for the failed-login limiter, which locks), so handshake goroutines and actors share it.
 type authenticator struct {
 	users          map[string]*user
 	allowAnonymous bool
 	guestAnywhere  bool
 	anonymousUser  string
+	limiter        loginLimiter
 }
 
 func newAuthenticator(o Options) (*authenticator, error) {
@@ -35,17 +59,41 @@ func newAuthenticator(o Options) (*authenticator, error) {
 		allowAnonymous: !o.Auth.DisableAnonymous,
 		guestAnywhere:  o.Auth.GuestAnywhere,
 		anonymousUser:  o.Auth.AnonymousUser,
+		limiter:        loginLimiter{max: o.Auth.FailedLoginLimit, window: 10 * time.Second, seen: map[string][]time.Time{}},
 	}
-	// Out of the box, like RabbitMQ: guest/guest, loopback only (the rule is applied at login).
-	a.users["guest"] = &user{name: "guest", check: plainCheck("guest")}
-	if o.Definitions != nil {
-		for i, u := range o.Definitions.Users {
-			check, err := passwordCheck(u)
-			if err != nil {
-				return nil, fmt.Errorf("definitions: users[%d] %q: %w", i, u.Name, err)
-			}
-			a.users[u.Name] = &user{name: u.Name, check: check}
+	// Out of the box, like RabbitMQ: guest/guest, administrator, all permissions on "/", loopback only
+	// (the rule is applied at login).
+	all := regexp.MustCompile("^.*$")
+	a.users["guest"] = &user{name: "guest", check: bcryptCheck([]byte(guestHash)), tags: []string{"administrator"},
+		perms: map[string]*permission{"/": {configure: all, write: all, read: all}}}
+	d := o.Definitions
+	if d == nil {
+		return a, nil
+	}
+	for i, u := range d.Users {
+		check, err := passwordCheck(u)
+		if err != nil {
+			return nil, fmt.Errorf("definitions: users[%d] %q: %w", i, u.Name, err)
 		}
+		a.users[u.Name] = &user{name: u.Name, check: check, tags: u.Tags, perms: map[string]*permission{}}
+	}
+	for i, p := range d.Permissions {
+		u := a.users[p.User]
+		if u == nil {
+			return nil, fmt.Errorf("definitions: permissions[%d]: unknown user %q", i, p.User)
+		}
+		perm := &permission{}
+		for _, x := range []struct {
+			dst **regexp.Regexp
+			src string
+		}{{&perm.configure, p.Configure}, {&perm.write, p.Write}, {&perm.read, p.Read}} {
+			re, err := regexp.Compile("^(?:" + x.src + ")$")
+			if err != nil {
+				return nil, fmt.Errorf("definitions: permissions[%d] %s@%s: %w", i, p.User, p.Vhost, err)
+			}
+			*x.dst = re
+		}
+		u.perms[p.Vhost] = perm
 	}
 	return a, nil
 }
@@ -67,6 +115,20 @@ func (a *authenticator) loginPlain(resp []byte, peer net.Addr) (string, error) {
 	return name, nil
 }
 
+// loginExternal admits the user named by a verified TLS client certificate's subject CN (SASL EXTERNAL).
+func (a *authenticator) loginExternal(cn string, peer net.Addr) (string, error) {
+	if cn == "" {
+		return "", fmt.Errorf("EXTERNAL needs a verified client certificate")
+	}
+	if _, ok := a.users[cn]; !ok {
+		return "", fmt.Errorf("no user %q for the client certificate", cn)
+	}
+	if err := a.loopbackRule(cn, peer); err != nil {
+		return "", err
+	}
+	return cn, nil
+}
+
 // loginAnonymous admits SASL ANONYMOUS and clients that skip SASL, as the configured anonymous user.
 func (a *authenticator) loginAnonymous(peer net.Addr) (string, error) {
 	if !a.allowAnonymous {
@@ -86,6 +148,120 @@ func (a *authenticator) loopbackRule(name string, peer net.Addr) error {
 	return fmt.Errorf("user %q may only connect from loopback", name)
 }
 
+// vhostAccess: a user needs some permission on a vhost to open a connection to it (RabbitMQ).
+func (a *authenticator) vhostAccess(name, vhost string) *protocol.Error {
+	if u := a.users[name]; u != nil && u.perms[vhost] != nil {
+		return nil
+	}
+	return &protocol.Error{Condition: protocol.ErrUnauthorizedAccess,
+		Description: fmt.Sprintf("user %q has no permissions on virtual host %q", name, vhost)}
+}
+
+// allowed checks one RabbitMQ permission on a resource (an exchange or queue name); the default
+// exchange is the resource "amq.default", as in RabbitMQ.
+func (a *authenticator) allowed(name, vhost string, kind permKind, resourceKind, resource string) *protocol.Error {
+	var re *regexp.Regexp
+	if u := a.users[name]; u != nil {
+		if p := u.perms[vhost]; p != nil {
+			switch kind {
+			case permConfigure:
+				re = p.configure
+			case permWrite:
+				re = p.write
+			case permRead:
+				re = p.read
+			}
+		}
+	}
+	if resource == "" && resourceKind == "exchange" {
+		resource = "amq.default"
+	}
+	if re != nil && re.MatchString(resource) {
+		return nil
+	}
+	return &protocol.Error{Condition: protocol.ErrUnauthorizedAccess,
+		Description: fmt.Sprintf("%s access to %s %q in virtual host %q refused for user %q", kind, resourceKind, resource, vhost, name)}
+}
+
+// hasTag reports whether a user carries one of the tags (management access: administrator, management).
+func (a *authenticator) hasTag(name string, tags ...string) bool {
+	u := a.users[name]
+	if u == nil {
+		return false
+	}
+	for _, t := range tags {
+		if slices.Contains(u.tags, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// loginLimiter rate-limits failed logins per source address: past max failures within window, further
+// attempts from that address are refused without checking credentials (brute force gets nowhere).
+type loginLimiter struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	seen   map[string][]time.Time
+}
+
+const maxTrackedAddresses = 10000
+
+func hostOf(peer net.Addr) string {
+	if peer == nil {
+		return "pipe"
+	}
+	host, _, err := net.SplitHostPort(peer.String())
+	if err != nil {
+		return peer.String()
+	}
+	return host
+}
+
+// blocked reports whether the address has used up its failed attempts.
+func (l *loginLimiter) blocked(peer net.Addr) bool {
+	if l.max < 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recent(hostOf(peer))) >= l.max
+}
+
+// failed records a failed login.
+func (l *loginLimiter) failed(peer net.Addr) {
+	if l.max < 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := hostOf(peer)
+	if len(l.seen) >= maxTrackedAddresses {
+		for k := range l.seen { // bounded memory: forget an arbitrary address
+			delete(l.seen, k)
+			break
+		}
+	}
+	l.seen[h] = append(l.recent(h), time.Now())
+}
+
+func (l *loginLimiter) recent(h string) []time.Time {
+	ts := l.seen[h]
+	cut := time.Now().Add(-l.window)
+	i := 0
+	for i < len(ts) && ts[i].Before(cut) {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(l.seen, h)
+		return nil
+	}
+	l.seen[h] = ts
+	return ts
+}
+
 func isLoopback(addr net.Addr) bool {
 	switch a := addr.(type) {
 	case *net.TCPAddr:
@@ -103,19 +279,23 @@ func isLoopback(addr net.Addr) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func plainCheck(want string) func(string) bool {
-	return func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 }
+func bcryptCheck(hash []byte) func(string) bool {
+	return func(got string) bool { return bcrypt.CompareHashAndPassword(hash, []byte(got)) == nil }
 }
 
-// passwordCheck understands a plain-text password (development) and RabbitMQ's salted hashes:
+// passwordCheck: a plain-text password from the definitions file (development) is hashed with bcrypt
+// at load, so no clear password stays in memory; RabbitMQ's salted hashes are checked as they are:
 // base64(salt[4] ++ H(salt ++ password)) with H = SHA-256 (the default) or SHA-512.
-// Stronger hashing (bcrypt/argon2id) comes with the security work.
 func passwordCheck(u definitions.User) (func(string) bool, error) {
 	if u.PasswordHash == "" {
 		if u.Password == "" {
-			return nil, nil // a user without a password cannot log in with PLAIN
+			return nil, nil // a user without a password logs in with EXTERNAL only
 		}
-		return plainCheck(u.Password), nil
+		h, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.DefaultCost)
+		if err != nil {
+			return nil, err
+		}
+		return bcryptCheck(h), nil
 	}
 	var newHash func() hash.Hash
 	switch u.HashingAlgorithm {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,9 @@ type Broker struct {
 	connCount atomic.Int64
 	restarts  atomic.Int64 // supervised actor failures, every kind (the actor-restarts metric)
 	memory    *memoryAlarm
+	tls       *tlsState
+	userConns map[string]int // connections per user, guarded by mu
+	tlsAddr   net.Addr       // guarded by mu
 	stop      chan struct{} // closed by Shutdown: ends the broker's own background goroutines
 }
 
@@ -57,6 +61,10 @@ func NewBroker(opts Options) (*Broker, error) {
 	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, vhosts: map[string]*actor.PID{},
 		conns: map[*connHandle]struct{}{}, stop: make(chan struct{})}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
+	b.userConns = map[string]int{}
+	if b.tls, err = newTLSState(o); err != nil {
+		return nil, err
+	}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },
@@ -84,6 +92,21 @@ func (b *Broker) Start() error {
 		}
 		b.serve(ln)
 		b.log.Info("listening", "amqp", ln.Addr().String(), "version", Version)
+	}
+	if b.opts.AMQPSAddr != "" {
+		ln, err := net.Listen("tcp", b.opts.AMQPSAddr)
+		if err != nil {
+			b.closeListeners()
+			return fmt.Errorf("AMQPS listener: %w", err)
+		}
+		b.serve(tls.NewListener(ln, b.tls.cfg))
+		b.mu.Lock()
+		b.tlsAddr = ln.Addr()
+		b.mu.Unlock()
+		b.log.Info("listening", "amqps", ln.Addr().String())
+	}
+	if b.tls != nil {
+		b.goTracked(b.watchCertificate)
 	}
 	if b.opts.UnixSocket != "" {
 		_ = os.Remove(b.opts.UnixSocket) // a stale socket file from an earlier run
@@ -114,6 +137,32 @@ func (b *Broker) Addr() net.Addr {
 		}
 	}
 	return nil
+}
+
+// TLSAddr is the bound AMQPS address (nil when off).
+func (b *Broker) TLSAddr() net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tlsAddr
+}
+
+// admitUser counts a connection against its user's limit.
+func (b *Broker) admitUser(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if max := b.opts.Limits.MaxConnectionsPerUser; max > 0 && b.userConns[name] >= max {
+		return false
+	}
+	b.userConns[name]++
+	return true
+}
+
+func (b *Broker) releaseUser(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.userConns[name]--; b.userConns[name] <= 0 {
+		delete(b.userConns, name)
+	}
 }
 
 // HTTPAddr is the bound HTTP address (nil when off).

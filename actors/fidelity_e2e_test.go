@@ -99,6 +99,9 @@ func TestSASLPlainAndDefinitionsUsers(t *testing.T) {
 			{Name: "alice", Password: "wonderland"},
 			// RabbitMQ's salted SHA-256 of "secret" with salt 0x908DC60A, as rabbitmqctl would export it.
 			{Name: "bob", PasswordHash: "kI3GCqG+cq65rBQ9tiUUCREygKhmilKrZEWKSz+H0FJ1fk4/", HashingAlgorithm: "rabbit_password_hashing_sha256"},
+		}, Permissions: []definitions.Permission{
+			{User: "alice", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"},
+			{User: "bob", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"},
 		}}
 	})
 	ok := func(user, pass string) {
@@ -137,7 +140,8 @@ func TestOpenCarriesProductAndVersion(t *testing.T) {
 
 func TestVhostSelection(t *testing.T) {
 	b := startBroker(t, func(o *Options) {
-		o.Definitions = &definitions.Definitions{Vhosts: []definitions.Vhost{{Name: "/"}, {Name: "tenant"}}}
+		o.Definitions = &definitions.Definitions{Vhosts: []definitions.Vhost{{Name: "/"}, {Name: "tenant"}},
+			Permissions: []definitions.Permission{{User: "guest", Vhost: "tenant", Configure: ".*", Write: ".*", Read: ".*"}}}
 	})
 	c, err := amqp.Dial(testCtx(t), "amqp://"+b.Addr().String(), &amqp.ConnOptions{HostName: "vhost:tenant"})
 	require.NoError(t, err)

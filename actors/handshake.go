@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -44,7 +45,11 @@ type connHandle struct {
 // (spec 2.2 protocol header, 5.3 SASL, 2.4.1 open), then the read loop that turns frames into actor
 // messages for the connection actor.
 func (b *Broker) handleConn(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
+	raw := nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
 	h := &connHandle{b: b, conn: nc, id: fmt.Sprintf("conn-%d", connSeq.Add(1)), peer: peerString(nc.RemoteAddr()),
@@ -61,6 +66,18 @@ func (b *Broker) handleConn(nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(lim.HandshakeTimeout))
 	fr := protocol.NewFrameReader(nc, lim.MaxFrameSize)
 	user, err := b.negotiate(fr, nc)
+	if errors.Is(err, errUpgradeTLS) {
+		tc := tls.Server(nc, b.tlsConfig())
+		if err = tc.Handshake(); err != nil {
+			log.Info("TLS upgrade failed", "err", err)
+			return
+		}
+		nc = tc
+		h.conn = tc
+		defer tc.Close()
+		fr = protocol.NewFrameReader(nc, lim.MaxFrameSize)
+		user, err = b.negotiate(fr, nc)
+	}
 	if err != nil {
 		log.Info("handshake failed", "err", err)
 		return
@@ -80,6 +97,18 @@ func (b *Broker) handleConn(nc net.Conn) {
 		log.Info("connection refused", "err", err)
 		return
 	}
+	if perr := b.auth.vhostAccess(user, h.vname); perr != nil {
+		writeOpenAndClose(nc, b.ourOpen(open), perr.Condition, perr.Description)
+		log.Info("connection refused", "err", perr.Description)
+		return
+	}
+	if !b.admitUser(user) {
+		writeOpenAndClose(nc, b.ourOpen(open), protocol.ErrResourceLimitExceeded,
+			fmt.Sprintf("user %q has reached its connection limit (%d)", user, lim.MaxConnectionsPerUser))
+		log.Info("connection refused: per-user limit", "user", user)
+		return
+	}
+	defer b.releaseUser(user)
 	_ = nc.SetDeadline(time.Time{})
 
 	// Negotiate (spec 2.7.1): we send frames no larger than the peer's max-frame-size and use channels
@@ -150,8 +179,18 @@ func (b *Broker) negotiate(fr *protocol.FrameReader, nc net.Conn) (string, error
 		}
 		_, err = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
 		return user, err
+	case protocol.ProtoTLS:
+		// spec 5.2: the in-band TLS upgrade, when configured; then the negotiation starts again inside TLS.
+		cfg := b.tlsConfig()
+		if cfg == nil || !b.opts.TLSUpgrade {
+			_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
+			return "", fmt.Errorf("TLS upgrade requested but not offered on this port")
+		}
+		if _, err := nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoTLS)); err != nil {
+			return "", err
+		}
+		return "", errUpgradeTLS
 	default:
-		// TLS upgrade (id 2) is not offered on this port yet; tell the client what we speak.
 		_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
 		return "", fmt.Errorf("unsupported protocol id %d", hdr.ID)
 	}
@@ -159,7 +198,12 @@ func (b *Broker) negotiate(fr *protocol.FrameReader, nc net.Conn) (string, error
 
 // sasl runs the SASL exchange (spec 5.3.2): mechanisms → init [→ challenge/response] → outcome.
 func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
-	mechs := []protocol.Symbol{"PLAIN"}
+	cn := verifiedClientCN(nc)
+	var mechs []protocol.Symbol
+	if cn != "" {
+		mechs = append(mechs, "EXTERNAL") // first: the preferred mechanism (spec 5.3.3.1)
+	}
+	mechs = append(mechs, "PLAIN")
 	if b.auth.allowAnonymous {
 		mechs = append(mechs, "ANONYMOUS")
 	}
@@ -180,7 +224,20 @@ func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
 		return "", fmt.Errorf("expected sasl-init, got %T", body)
 	}
 	var user string
+	if init.Mechanism != "ANONYMOUS" && b.auth.limiter.blocked(nc.RemoteAddr()) {
+		// Too many failed logins from this address: refuse without looking at the credentials.
+		out, _ = protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: protocol.SASLSysTemp})
+		_, _ = nc.Write(out)
+		b.log.Warn("login refused: too many failed attempts", "peer", peerString(nc.RemoteAddr()))
+		return "", fmt.Errorf("too many failed logins from %s", hostOf(nc.RemoteAddr()))
+	}
 	switch init.Mechanism {
+	case "EXTERNAL":
+		if cn == "" {
+			err = fmt.Errorf("EXTERNAL is offered only with a verified client certificate")
+		} else {
+			user, err = b.auth.loginExternal(cn, nc.RemoteAddr())
+		}
 	case "PLAIN":
 		resp := init.InitialResponse
 		if resp == nil {
@@ -214,6 +271,9 @@ func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
 		err = werr
 	}
 	if err != nil {
+		if init.Mechanism != "ANONYMOUS" { // nothing to guess there: not what the limiter is for
+			b.auth.limiter.failed(nc.RemoteAddr())
+		}
 		b.log.Warn("login failed", "peer", peerString(nc.RemoteAddr()), "mechanism", string(init.Mechanism), "err", err)
 		return "", err
 	}

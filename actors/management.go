@@ -55,7 +55,7 @@ func (l *receiverLink) managementRequest(ctx actor.Context, a *assembly) {
 		l.managementRespond(ctx, id, &mgmtResponse{status: 400, body: "a request needs to (the path), subject (the method) and an amqp-value body"})
 		return
 	}
-	req := &mgmtRequest{method: pm.Properties.Subject.V, path: pm.Properties.To.V, body: body}
+	req := &mgmtRequest{method: pm.Properties.Subject.V, path: pm.Properties.To.V, body: body, user: l.h.user}
 	f := ctx.RequestFuture(l.h.vhost, req, defaultAskTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		r, ok := res.(*mgmtResponse)

@@ -15,11 +15,14 @@ type Options struct {
 	// AMQPAddr is the plain AMQP listener, host:port. Port 0 picks a free port (read it back with Addr).
 	// Empty means ":5672"; "-" disables the TCP listener (an embedding program may serve only a Unix socket).
 	AMQPAddr string
-	// AMQPSAddr, TLSCert, TLSKey and TLSCA configure AMQP over TLS (not yet supported: NewBroker refuses it).
-	AMQPSAddr string
-	TLSCert   string
-	TLSKey    string
-	TLSCA     string
+	// AMQPSAddr is the AMQP-over-TLS listener; TLSCert and TLSKey (PEM files) are required for it, TLSCA
+	// verifies client certificates (SASL EXTERNAL). TLSUpgrade also offers the in-band upgrade
+	// (protocol header "AMQP 2 1 0 0", spec 5.2) on the plain listener. TLS 1.2 or later.
+	AMQPSAddr  string
+	TLSCert    string
+	TLSKey     string
+	TLSCA      string
+	TLSUpgrade bool
 	// UnixSocket is a path for AMQP over a Unix domain socket; empty = off.
 	UnixSocket string
 	// HTTPAddr serves /healthz and /readyz (and later metrics and management); empty = off.
@@ -48,6 +51,9 @@ type Limits struct {
 	IdleTimeout      time.Duration // our open.idle-time-out (default 60 s; negative = none)
 	HandshakeTimeout time.Duration // protocol header + SASL + open must finish in this (default 10 s)
 	MaxConnections   int           // total (default 0 = unlimited)
+	// MaxConnectionsPerUser and MaxQueuesPerVhost: 0 = unlimited.
+	MaxConnectionsPerUser int
+	MaxQueuesPerVhost     int
 	SessionWindow    uint32        // incoming-window we grant each session, in transfers (default 5000)
 	LinkCredit       uint32        // credit we grant each producer link (default 1000)
 	// MemoryHighWatermark: past this many bytes of live heap, producers get no more credit until it
@@ -63,6 +69,9 @@ type Auth struct {
 	GuestAnywhere bool
 	// AnonymousUser is the user anonymous clients act as (default "guest").
 	AnonymousUser string
+	// FailedLoginLimit: past this many failed PLAIN/EXTERNAL logins from one address within 10 s, that
+	// address is refused for the rest of the window (default 5; -1 = no limit).
+	FailedLoginLimit int
 }
 
 // DefaultLimits are the limits a broker uses for every zero field of Options.Limits.
@@ -81,9 +90,6 @@ var DefaultLimits = Limits{
 func (o Options) withDefaults() (Options, error) {
 	if o.AMQPAddr == "" {
 		o.AMQPAddr = ":5672"
-	}
-	if o.AMQPSAddr != "" || o.TLSCert != "" || o.TLSKey != "" || o.TLSCA != "" {
-		return o, fmt.Errorf("AMQP over TLS (--amqps-addr, --tls-*) is not yet supported")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -115,6 +121,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if l.LinkCredit == 0 {
 		l.LinkCredit = d.LinkCredit
+	}
+	if o.Auth.FailedLoginLimit == 0 {
+		o.Auth.FailedLoginLimit = 5
 	}
 	if o.Auth.AnonymousUser == "" {
 		o.Auth.AnonymousUser = "guest"

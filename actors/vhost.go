@@ -224,6 +224,10 @@ func (v *vhost) declareQueue(ctx actor.Context, spec queueSpec) (*queueInfo, *pr
 		}
 		return q, nil
 	}
+	if max := v.b.opts.Limits.MaxQueuesPerVhost; max > 0 && len(v.queues) >= max {
+		return nil, &protocol.Error{Condition: protocol.ErrResourceLimitExceeded,
+			Description: fmt.Sprintf("virtual host %q has reached its queue limit (%d)", v.name, max)}
+	}
 	// The producer returns the same instance on a restart, so a restarted queue keeps its messages,
 	// consumers and unsettled deliveries (DESIGN.md §1; with the store, durable state is on disk too).
 	inst := newQueue(v.b, ctx.Self(), spec)
@@ -297,13 +301,21 @@ func (v *vhost) resolveTarget(ctx actor.Context, r *resolveTarget) *targetResolv
 	if err != nil {
 		return &targetResolved{err: err}
 	}
-	return v.targetFor(ctx, a)
+	return v.targetFor(ctx, a, r.user)
 }
 
-func (v *vhost) targetFor(ctx actor.Context, a address) *targetResolved {
+// targetFor resolves where a publish goes, checking the user's write permission on the exchange (the
+// default exchange, "amq.default", for queue addresses) and configure to auto-create a queue.
+func (v *vhost) targetFor(ctx actor.Context, a address, user string) *targetResolved {
 	if a.isQueue {
+		if err := v.b.auth.allowed(user, v.name, permWrite, "exchange", ""); err != nil {
+			return &targetResolved{err: err}
+		}
 		q := v.queues[a.queue]
 		if q == nil && a.bare {
+			if err := v.b.auth.allowed(user, v.name, permConfigure, "queue", a.queue); err != nil {
+				return &targetResolved{err: err}
+			}
 			var err *protocol.Error
 			if q, err = v.declareQueue(ctx, plainQueue(a.queue, true, false, false)); err != nil {
 				return &targetResolved{err: err}
@@ -317,6 +329,9 @@ func (v *vhost) targetFor(ctx actor.Context, a address) *targetResolved {
 	x := v.exchanges[a.exchange]
 	if x == nil {
 		return &targetResolved{err: notFound("exchange", a.exchange)}
+	}
+	if err := v.b.auth.allowed(user, v.name, permWrite, "exchange", a.exchange); err != nil {
+		return &targetResolved{err: err}
 	}
 	if x.internal {
 		return &targetResolved{err: &protocol.Error{Condition: protocol.ErrNotAllowed,
@@ -333,6 +348,12 @@ func notFound(kind, name string) *protocol.Error {
 func (v *vhost) resolveSource(ctx actor.Context, r *resolveSource) *sourceResolved {
 	if r.dynamic {
 		name := "amq.gen-" + randomID()
+		if err := v.b.auth.allowed(r.user, v.name, permConfigure, "queue", name); err != nil {
+			return &sourceResolved{err: err}
+		}
+		if err := v.b.auth.allowed(r.user, v.name, permRead, "queue", name); err != nil {
+			return &sourceResolved{err: err}
+		}
 		q, err := v.declareQueue(ctx, plainQueue(name, false, true, true))
 		if err != nil {
 			return &sourceResolved{err: err}
@@ -350,8 +371,14 @@ func (v *vhost) resolveSource(ctx actor.Context, r *resolveSource) *sourceResolv
 		return &sourceResolved{err: &protocol.Error{Condition: protocol.ErrInvalidField,
 			Description: fmt.Sprintf("consume from a queue (/queues/{queue}), not %q", r.address)}}
 	}
+	if err := v.b.auth.allowed(r.user, v.name, permRead, "queue", a.queue); err != nil {
+		return &sourceResolved{err: err}
+	}
 	q := v.queues[a.queue]
 	if q == nil && a.bare {
+		if err := v.b.auth.allowed(r.user, v.name, permConfigure, "queue", a.queue); err != nil {
+			return &sourceResolved{err: err}
+		}
 		if q, err = v.declareQueue(ctx, plainQueue(a.queue, true, false, false)); err != nil {
 			return &sourceResolved{err: err}
 		}
@@ -374,7 +401,7 @@ func (v *vhost) publishTo(ctx actor.Context, m *publishTo) {
 		fail(err)
 		return
 	}
-	t := v.targetFor(ctx, a)
+	t := v.targetFor(ctx, a, m.user)
 	if t.err != nil {
 		fail(t.err)
 		return

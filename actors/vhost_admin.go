@@ -22,6 +22,7 @@ type mgmtRequest struct {
 	method string
 	path   string
 	body   any
+	user   string // whose permissions apply (RabbitMQ's: configure to declare/delete, write/read to bind)
 }
 
 type mgmtResponse struct {
@@ -55,10 +56,23 @@ func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 		}
 		segs[i] = d
 	}
+	deny := func(kind permKind, resKind, name string) bool {
+		if err := v.b.auth.allowed(r.user, v.name, kind, resKind, name); err != nil {
+			respond(mgmtErr(403, "%s", err.Description))
+			return true
+		}
+		return false
+	}
 	switch {
 	case len(segs) == 2 && segs[0] == "queues":
+		if r.method != "GET" && deny(permConfigure, "queue", segs[1]) {
+			return
+		}
 		v.mgmtQueue(ctx, r.method, segs[1], r.body, respond)
 	case len(segs) == 3 && segs[0] == "queues" && segs[2] == "messages" && r.method == "DELETE":
+		if deny(permRead, "queue", segs[1]) {
+			return
+		}
 		q := v.queues[segs[1]]
 		if q == nil {
 			respond(mgmtErr(404, "queue %q not found", segs[1]))
@@ -68,13 +82,16 @@ func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 			return &mgmtResponse{status: 200, body: protocol.Map{{Key: "message_count", Value: uint64(s.messages)}}}
 		}, respond)
 	case len(segs) == 2 && segs[0] == "exchanges":
+		if deny(permConfigure, "exchange", segs[1]) {
+			return
+		}
 		respond(v.mgmtExchange(ctx, r.method, segs[1], r.body))
 	case len(segs) == 1 && segs[0] == "bindings" && r.method == "POST":
-		respond(v.mgmtBind(ctx, r.body))
+		respond(v.mgmtBind(ctx, r.body, r.user))
 	case len(segs) == 1 && segs[0] == "bindings" && r.method == "GET":
 		respond(v.mgmtListBindings(query))
 	case len(segs) == 2 && segs[0] == "bindings" && r.method == "DELETE":
-		respond(v.mgmtUnbind(ctx, segs[1]))
+		respond(v.mgmtUnbind(ctx, segs[1], r.user))
 	default:
 		respond(mgmtErr(404, "no operation %s %s", r.method, r.path))
 	}
@@ -226,7 +243,22 @@ func (v *vhost) deleteExchange(ctx actor.Context, name string) {
 	ctx.Send(x.pid, &exchangeDeleted{})
 }
 
-func (v *vhost) mgmtBind(ctx actor.Context, body any) *mgmtResponse {
+// bindAllowed: binding needs write on the destination and read on the source (RabbitMQ).
+func (v *vhost) bindAllowed(user, src string, dest routing.Destination) *mgmtResponse {
+	kind := "queue"
+	if dest.Exchange {
+		kind = "exchange"
+	}
+	if err := v.b.auth.allowed(user, v.name, permWrite, kind, dest.Name); err != nil {
+		return mgmtErr(403, "%s", err.Description)
+	}
+	if err := v.b.auth.allowed(user, v.name, permRead, "exchange", src); err != nil {
+		return mgmtErr(403, "%s", err.Description)
+	}
+	return nil
+}
+
+func (v *vhost) mgmtBind(ctx actor.Context, body any, user string) *mgmtResponse {
 	m, ok := body.(protocol.Map)
 	if !ok {
 		return mgmtErr(400, "the body must be a map")
@@ -247,6 +279,9 @@ func (v *vhost) mgmtBind(ctx actor.Context, body any) *mgmtResponse {
 	}
 	if src == "" {
 		return mgmtErr(403, "the default exchange cannot be bound to explicitly")
+	}
+	if denied := v.bindAllowed(user, src, dest); denied != nil {
+		return denied
 	}
 	if perr := v.bind(ctx, src, routing.Binding{Destination: dest, Key: key, Args: args}); perr != nil {
 		if perr.Condition == protocol.ErrNotFound {
@@ -324,7 +359,7 @@ func argsHash(args map[string]any) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func (v *vhost) mgmtUnbind(ctx actor.Context, spec string) *mgmtResponse {
+func (v *vhost) mgmtUnbind(ctx actor.Context, spec string, user string) *mgmtResponse {
 	parts := map[string]string{}
 	for _, p := range strings.Split(spec, ";") {
 		k, val, ok := strings.Cut(p, "=")
@@ -337,12 +372,21 @@ func (v *vhost) mgmtUnbind(ctx actor.Context, spec string) *mgmtResponse {
 		}
 		parts[k] = d
 	}
-	kept := v.bindings[:0]
-	for _, b := range v.bindings {
-		match := b.source == parts["src"] && b.b.Key == parts["key"] && argsHash(b.b.Args) == parts["args"] &&
+	matches := func(b bindingInfo) bool {
+		return b.source == parts["src"] && b.b.Key == parts["key"] && argsHash(b.b.Args) == parts["args"] &&
 			((!b.b.Destination.Exchange && b.b.Destination.Name == parts["dstq"] && parts["dstq"] != "") ||
 				(b.b.Destination.Exchange && b.b.Destination.Name == parts["dste"] && parts["dste"] != ""))
-		if match {
+	}
+	for _, b := range v.bindings { // permissions first: nothing changes when one is missing
+		if matches(b) {
+			if denied := v.bindAllowed(user, b.source, b.b.Destination); denied != nil {
+				return denied
+			}
+		}
+	}
+	kept := v.bindings[:0]
+	for _, b := range v.bindings {
+		if matches(b) {
 			if x := v.exchanges[b.source]; x != nil {
 				ctx.Send(x.pid, &removeBinding{b: b.b})
 			}

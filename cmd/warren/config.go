@@ -23,6 +23,7 @@ type config struct {
 	TLSCert     string       `yaml:"tls_cert"`
 	TLSKey      string       `yaml:"tls_key"`
 	TLSCA       string       `yaml:"tls_ca"`
+	TLSUpgrade  bool         `yaml:"tls_upgrade"`
 	UnixSocket  string       `yaml:"unix_socket"`
 	HTTPAddr    string       `yaml:"http_addr"`
 	DataDir     string       `yaml:"data_dir"`
@@ -46,6 +47,9 @@ type limitsConfig struct {
 	IdleTimeout      duration `yaml:"idle_timeout"` // 0 = no idle time-out
 	HandshakeTimeout duration `yaml:"handshake_timeout"`
 	MaxConnections   int      `yaml:"max_connections"` // 0 = unlimited
+	MaxConnsPerUser  int      `yaml:"max_connections_per_user"`
+	MaxQueues        int      `yaml:"max_queues_per_vhost"`
+	MemoryHighWater  uint64   `yaml:"memory_high_watermark"` // bytes; 0 = 40 % of RAM
 	SessionWindow    uint32   `yaml:"session_window"`
 	LinkCredit       uint32   `yaml:"link_credit"`
 }
@@ -55,6 +59,7 @@ type authConfig struct {
 	DisableAnonymous bool   `yaml:"disable_anonymous"`
 	GuestAnywhere    bool   `yaml:"guest_anywhere"`
 	AnonymousUser    string `yaml:"anonymous_user"`
+	FailedLoginLimit int    `yaml:"failed_login_limit"`
 }
 
 // off is the value that switches an optional listener off.
@@ -148,7 +153,7 @@ func (c *config) validate() error {
 		if c.TLSCert == "" || c.TLSKey == "" {
 			fail("--amqps-addr needs --tls-cert and --tls-key")
 		}
-	} else if c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != "" {
+	} else if (c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != "") && !c.TLSUpgrade {
 		fail("--tls-cert, --tls-key and --tls-ca configure --amqps-addr, which is not set")
 	}
 	if c.DataDir == "" {
@@ -255,25 +260,30 @@ func (c *config) brokerOptions() (actors.Options, error) {
 		TLSCert:    c.TLSCert,
 		TLSKey:     c.TLSKey,
 		TLSCA:      c.TLSCA,
+		TLSUpgrade: c.TLSUpgrade,
 		UnixSocket: offToEmpty(c.UnixSocket),
 		HTTPAddr:   offToEmpty(c.HTTPAddr),
 		DataDir:    c.DataDir,
 		Logger:     logger,
 		Limits: actors.Limits{
-			MaxFrameSize:     l.MaxFrameSize,
-			ChannelMax:       l.ChannelMax,
-			HandleMax:        l.HandleMax,
-			MaxMessageSize:   l.MaxMessageSize,
-			IdleTimeout:      time.Duration(l.IdleTimeout),
-			HandshakeTimeout: time.Duration(l.HandshakeTimeout),
-			MaxConnections:   l.MaxConnections,
-			SessionWindow:    l.SessionWindow,
-			LinkCredit:       l.LinkCredit,
+			MaxFrameSize:          l.MaxFrameSize,
+			ChannelMax:            l.ChannelMax,
+			HandleMax:             l.HandleMax,
+			MaxMessageSize:        l.MaxMessageSize,
+			IdleTimeout:           time.Duration(l.IdleTimeout),
+			HandshakeTimeout:      time.Duration(l.HandshakeTimeout),
+			MaxConnections:        l.MaxConnections,
+			SessionWindow:         l.SessionWindow,
+			LinkCredit:            l.LinkCredit,
+			MaxConnectionsPerUser: l.MaxConnsPerUser,
+			MaxQueuesPerVhost:     l.MaxQueues,
+			MemoryHighWatermark:   l.MemoryHighWater,
 		},
 		Auth: actors.Auth{
 			DisableAnonymous: c.Auth.DisableAnonymous,
 			GuestAnywhere:    c.Auth.GuestAnywhere,
 			AnonymousUser:    c.Auth.AnonymousUser,
+			FailedLoginLimit: c.Auth.FailedLoginLimit,
 		},
 	}
 	if opts.AMQPAddr == off {

@@ -111,18 +111,21 @@ func TestEverySettingHasAnEnvVariable(t *testing.T) {
 		"WARREN_CHANNEL_MAX": "7", "WARREN_HANDLE_MAX": "8", "WARREN_MAX_MESSAGE_SIZE": "9",
 		"WARREN_IDLE_TIMEOUT": "0", "WARREN_HANDSHAKE_TIMEOUT": "2s", "WARREN_MAX_CONNECTIONS": "10",
 		"WARREN_SESSION_WINDOW": "11", "WARREN_LINK_CREDIT": "12", "WARREN_DISABLE_ANONYMOUS": "1",
-		"WARREN_GUEST_ANYWHERE": "true", "WARREN_ANONYMOUS_USER": "anon",
+		"WARREN_GUEST_ANYWHERE": "true", "WARREN_ANONYMOUS_USER": "anon", "WARREN_TLS_UPGRADE": "true",
+		"WARREN_MAX_CONNECTIONS_PER_USER": "13", "WARREN_MAX_QUEUES_PER_VHOST": "14",
+		"WARREN_MEMORY_HIGH_WATERMARK": "15", "WARREN_FAILED_LOGIN_LIMIT": "16",
 	}
 	require.Len(t, vars, len(settings))
 	c, err := loadConfig(nil, env(vars))
 	require.NoError(t, err)
 	assert.Equal(t, &config{
 		AMQPAddr: "127.0.0.1:1", AMQPSAddr: "127.0.0.1:2", TLSCert: "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem",
-		UnixSocket: "/tmp/w.sock", HTTPAddr: "127.0.0.1:3", DataDir: "/data", Definitions: "/defs.json",
+		TLSUpgrade: true, UnixSocket: "/tmp/w.sock", HTTPAddr: "127.0.0.1:3", DataDir: "/data", Definitions: "/defs.json",
 		LogLevel: "debug", LogFormat: "json",
 		Limits: limitsConfig{MaxFrameSize: 4096, ChannelMax: 7, HandleMax: 8, MaxMessageSize: 9, IdleTimeout: 0,
-			HandshakeTimeout: duration(2 * time.Second), MaxConnections: 10, SessionWindow: 11, LinkCredit: 12},
-		Auth: authConfig{DisableAnonymous: true, GuestAnywhere: true, AnonymousUser: "anon"},
+			HandshakeTimeout: duration(2 * time.Second), MaxConnections: 10, SessionWindow: 11, LinkCredit: 12,
+			MaxConnsPerUser: 13, MaxQueues: 14, MemoryHighWater: 15},
+		Auth: authConfig{DisableAnonymous: true, GuestAnywhere: true, AnonymousUser: "anon", FailedLoginLimit: 16},
 	}, c)
 }
 

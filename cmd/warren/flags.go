@@ -117,6 +117,8 @@ var settings = []setting{
 	stringSetting("tls-key", "tls_key", "TLS private key file (PEM)", func(c *config) *string { return &c.TLSKey }),
 	stringSetting("tls-ca", "tls_ca", "CA file (PEM) to verify client certificates (SASL EXTERNAL)",
 		func(c *config) *string { return &c.TLSCA }),
+	boolSetting("tls-upgrade", "tls_upgrade", "also offer the in-band TLS upgrade (AMQP 2 1 0 0) on --amqp-addr",
+		func(c *config) *bool { return &c.TLSUpgrade }),
 	stringSetting("unix-socket", "unix_socket", "AMQP over a Unix domain socket at this path",
 		func(c *config) *string { return &c.UnixSocket }),
 	stringSetting("http-addr", "http_addr", `management, /metrics, /healthz, /readyz host:port; "off" = none`,
@@ -141,6 +143,12 @@ var settings = []setting{
 		func(c *config) *duration { return &c.Limits.HandshakeTimeout }),
 	intSetting("max-connections", "limits.max_connections", "most connections at once; 0 = unlimited",
 		func(c *config) *int { return &c.Limits.MaxConnections }),
+	intSetting("max-connections-per-user", "limits.max_connections_per_user", "most connections per user; 0 = unlimited",
+		func(c *config) *int { return &c.Limits.MaxConnsPerUser }),
+	intSetting("max-queues-per-vhost", "limits.max_queues_per_vhost", "most queues per virtual host; 0 = unlimited",
+		func(c *config) *int { return &c.Limits.MaxQueues }),
+	uintSetting("memory-high-watermark", "limits.memory_high_watermark", "heap bytes past which producers get no credit; 0 = 40% of RAM", 64,
+		func(c *config) *uint64 { return &c.Limits.MemoryHighWater }),
 	uintSetting("session-window", "limits.session_window", "incoming window granted to each session, transfers", 32,
 		func(c *config) *uint32 { return &c.Limits.SessionWindow }),
 	uintSetting("link-credit", "limits.link_credit", "credit granted to each producer link, messages", 32,
@@ -152,6 +160,8 @@ var settings = []setting{
 		func(c *config) *bool { return &c.Auth.GuestAnywhere }),
 	stringSetting("anonymous-user", "auth.anonymous_user", "the user anonymous clients act as",
 		func(c *config) *string { return &c.Auth.AnonymousUser }),
+	intSetting("failed-login-limit", "auth.failed_login_limit", "failed logins per address in 10 s before it is refused; 0 = 5, -1 = no limit",
+		func(c *config) *int { return &c.Auth.FailedLoginLimit }),
 }
 
 // commandLine is what the flags said, kept apart from the config until the other layers are in.

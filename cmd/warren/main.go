@@ -28,7 +28,7 @@ const shutdownTimeout = 30 * time.Second
 
 func main() {
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr, sigs))
 }
 
@@ -77,6 +77,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	}
 
 	sig := <-sigs
+	for sig == syscall.SIGHUP { // SIGHUP reloads the TLS certificate; it does not stop the broker
+		if err := b.ReloadTLS(); err != nil {
+			log.Warn("SIGHUP: TLS reload", "err", err)
+		}
+		sig = <-sigs
+	}
 	signal.Stop(sigs) // from now on a second signal takes the default action: exit at once
 	log.Info("shutting down", "signal", sig.String(), "timeout", shutdownTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

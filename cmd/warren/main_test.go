@@ -48,8 +48,8 @@ func TestRunInvalidDefinitionsExits1(t *testing.T) {
 	assert.Contains(t, stderr, `bindings[0] "x" -> queue "q": vhost "nowhere" is not listed in vhosts`)
 }
 
-// TLS is not supported yet: the broker refuses it and the daemon must say so and fail, never ignore it.
-func TestRunTLSIsRefusedLoudly(t *testing.T) {
+// TLS material that cannot be loaded stops the start with a message naming it, never ignored.
+func TestRunTLSWithMissingFilesFailsLoudly(t *testing.T) {
 	code, _, stderr := runForTest(t, "--amqps-addr", "127.0.0.1:0", "--tls-cert", "c.pem", "--tls-key", "k.pem",
 		"--amqp-addr", "127.0.0.1:0", "--http-addr", "off")
 	assert.Equal(t, 1, code)
