@@ -45,7 +45,7 @@ type Broker struct {
 	tls       *tlsState
 	userConns map[string]int // connections per user, guarded by mu
 	tlsAddr   net.Addr       // guarded by mu
-	stop      chan struct{} // closed by Shutdown: ends the broker's own background goroutines
+	stop      chan struct{}  // closed by Shutdown: ends the broker's own background goroutines
 }
 
 // NewBroker builds a broker from opts; nothing listens until Start.

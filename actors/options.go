@@ -54,8 +54,8 @@ type Limits struct {
 	// MaxConnectionsPerUser and MaxQueuesPerVhost: 0 = unlimited.
 	MaxConnectionsPerUser int
 	MaxQueuesPerVhost     int
-	SessionWindow    uint32        // incoming-window we grant each session, in transfers (default 5000)
-	LinkCredit       uint32        // credit we grant each producer link (default 1000)
+	SessionWindow         uint32 // incoming-window we grant each session, in transfers (default 5000)
+	LinkCredit            uint32 // credit we grant each producer link (default 1000)
 	// MemoryHighWatermark: past this many bytes of live heap, producers get no more credit until it
 	// falls (default 40 % of the machine's memory).
 	MemoryHighWatermark uint64
