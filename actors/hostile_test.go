@@ -1,0 +1,137 @@
+package actors
+
+import (
+	"encoding/binary"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/warren-mq/warren/protocol"
+)
+
+// settledGoroutines waits until the goroutine count drops back to at most base (plus slack for the
+// runtime's own), failing the test when it does not: the broker left nothing running behind.
+func settledGoroutines(t *testing.T, base int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+5 }, 10*time.Second, 20*time.Millisecond,
+		"goroutines did not return to %d (now %d)", base, runtime.NumGoroutine())
+}
+
+// A performative nested 100,000 lists deep is a decode error, answered without exhausting the stack.
+func TestRawDeeplyNestedList(t *testing.T) {
+	b := startBroker(t)
+	c, _ := rawOpen(t, b, nil)
+	c.begin(0)
+	const depth = 100_000
+	// list32 headers from the outside in: code, size (bytes after the size field), count = 1; the
+	// innermost is an empty list. Level k holds the (depth-k-1) levels below it plus the list0.
+	inner := make([]byte, 0, depth*9+1)
+	for k := range depth {
+		var lvl [9]byte
+		lvl[0] = protocol.TypeList32
+		binary.BigEndian.PutUint32(lvl[1:], uint32(4+(depth-k-1)*9+1))
+		binary.BigEndian.PutUint32(lvl[5:], 1)
+		inner = append(inner, lvl[:]...)
+	}
+	inner = append(inner, protocol.TypeList0)
+	out, mark := protocol.BeginFrame(nil, protocol.FrameTypeAMQP, 0)
+	out = protocol.AppendDescriptor(out, 0x12) // attach, whose first field is a list nested 100,000 deep
+	out = append(out, inner...)
+	out = protocol.EndFrame(out, mark)
+	require.Less(t, len(out), 1<<20, "fits the default max-frame-size")
+	c.write(out)
+	c.expectClose(protocol.ErrDecodeError)
+	assertBrokerServes(t, b)
+}
+
+// 300 connections opened and dropped at every stage of the handshake leave nothing behind.
+func TestRawManyConnectionsDropped(t *testing.T) {
+	b := startBroker(t)
+	assertBrokerServes(t, b) // warm up the broker's own goroutines
+	runtime.GC()
+	base := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, err := net.Dial("tcp", b.Addr().String())
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer nc.Close()
+			switch i % 3 {
+			case 0: // never sends a byte
+			case 1: // a header, then gone
+				_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
+			case 2: // a full AMQP open, then gone without close
+				_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
+				out, _ := protocol.AppendFrame(nil, 0, &protocol.Open{ContainerID: "dropper", ChannelMax: 10})
+				_, _ = nc.Write(out)
+				var hdr [8]byte
+				_, _ = readFull(nc, hdr[:])
+			}
+		}()
+	}
+	wg.Wait()
+	settledGoroutines(t, base)
+	assertBrokerServes(t, b)
+}
+
+// FuzzConnection feeds arbitrary bytes to a connection after a valid handshake, over net.Pipe: the
+// broker must never panic, and must leave no goroutine behind once the peer is gone.
+func FuzzConnection(f *testing.F) {
+	seed := func(ps ...protocol.Performative) []byte {
+		var out []byte
+		for _, p := range ps {
+			out, _ = protocol.AppendFrame(out, 0, p)
+		}
+		return out
+	}
+	f.Add(seed(&protocol.Begin{IncomingWindow: 10, OutgoingWindow: 10, HandleMax: 10}))
+	f.Add(seed(&protocol.Begin{IncomingWindow: 10, OutgoingWindow: 10, HandleMax: 10},
+		&protocol.Attach{Name: "x", Handle: 0, Role: protocol.RoleSender, Target: &protocol.Target{Address: protocol.Some("q")}},
+		&protocol.Transfer{Handle: 0, DeliveryID: protocol.Some(uint32(0)), DeliveryTag: []byte{1}, MessageFormat: protocol.Some(uint32(0))},
+		&protocol.Detach{Handle: 0, Closed: true}, &protocol.End{}, &protocol.Close{}))
+	f.Add([]byte{0, 0, 0, 8, 2, 0, 0, 0})
+	f.Add([]byte("garbage after the handshake"))
+
+	b, err := NewBroker(Options{AMQPAddr: "-", Logger: testLogger()})
+	require.NoError(f, err)
+	f.Cleanup(func() { _ = b.system.Root.StopFuture(b.root).Wait() })
+	base := runtime.NumGoroutine()
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		client, server := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			b.handleConn(server)
+		}()
+		_ = client.SetDeadline(time.Now().Add(5 * time.Second))
+		go func() { // drain whatever the broker writes, so its writer never blocks
+			buf := make([]byte, 4096)
+			for {
+				if _, err := client.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		_, _ = client.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
+		open, _ := protocol.AppendFrame(nil, 0, &protocol.Open{ContainerID: "fuzz", ChannelMax: 10})
+		_, _ = client.Write(open)
+		_, _ = client.Write(data)
+		_ = client.Close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the connection's goroutine did not end after the peer closed")
+		}
+		require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+10 }, 10*time.Second, 5*time.Millisecond,
+			"goroutines leaked: %d, started with %d", runtime.NumGoroutine(), base)
+	})
+}
