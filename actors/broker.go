@@ -15,6 +15,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/supervision"
+	"github.com/warren-mq/warren/telemetry"
 )
 
 // Version is Warren's version, sent in the open frame's properties and shown by the daemon.
@@ -31,6 +32,8 @@ type Broker struct {
 	vhosts map[string]*actor.PID
 	auth   *authenticator
 	faults *supervision.Faults // nil outside supervision tests
+	tel    *telemetry.Telemetry
+	met    *telemetry.Metrics
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -58,7 +61,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, vhosts: map[string]*actor.PID{},
+	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, tel: o.Telemetry, met: o.Telemetry.Metrics, vhosts: map[string]*actor.PID{},
 		conns: map[*connHandle]struct{}{}, stop: make(chan struct{})}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
 	b.userConns = map[string]int{}
@@ -300,6 +303,7 @@ func (b *Broker) startHTTP() error {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.Handle("GET /metrics", b.tel.Handler)
 	b.registerManagementAPI(mux)
 	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.mu.Lock()

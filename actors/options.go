@@ -7,6 +7,7 @@ import (
 
 	"github.com/warren-mq/warren/actors/definitions"
 	"github.com/warren-mq/warren/supervision"
+	"github.com/warren-mq/warren/telemetry"
 )
 
 // Options configure a Broker. The zero value of every field means "the default" (see DefaultOptions);
@@ -36,6 +37,10 @@ type Options struct {
 
 	Limits Limits
 	Auth   Auth
+
+	// Telemetry carries the tracer and the metrics (telemetry.Setup reads the OTEL_* environment);
+	// nil = telemetry.Nop(): tracing off, metrics recorded and served at /metrics.
+	Telemetry *telemetry.Telemetry
 
 	// Faults makes chosen actors panic on chosen messages: for supervision tests only. The daemon never
 	// sets it; nil costs one nil check per actor message.
@@ -93,6 +98,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Telemetry == nil {
+		o.Telemetry = telemetry.Nop()
 	}
 	l, d := &o.Limits, DefaultLimits
 	if l.MaxFrameSize == 0 {
