@@ -46,9 +46,12 @@ type Broker struct {
 	restarts  atomic.Int64 // supervised actor failures, every kind (the actor-restarts metric)
 	memory    *memoryAlarm
 	tls       *tlsState
-	userConns map[string]int // connections per user, guarded by mu
-	tlsAddr   net.Addr       // guarded by mu
-	stop      chan struct{}  // closed by Shutdown: ends the broker's own background goroutines
+	// queueIndex: every live queue instance by (vhost, name), for the per-queue gauges read at scrape
+	// time from the queues' atomic counters.
+	queueIndex sync.Map
+	userConns  map[string]int // connections per user, guarded by mu
+	tlsAddr    net.Addr       // guarded by mu
+	stop       chan struct{}  // closed by Shutdown: ends the broker's own background goroutines
 }
 
 // NewBroker builds a broker from opts; nothing listens until Start.
@@ -65,13 +68,20 @@ func NewBroker(opts Options) (*Broker, error) {
 		conns: map[*connHandle]struct{}{}, stop: make(chan struct{})}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
 	b.userConns = map[string]int{}
+	b.met.SetQueueSnapshot(func(yield func(vhost, queue string, messages, consumers int64)) {
+		b.queueIndex.Range(func(k, v any) bool {
+			key, q := k.(queueKey), v.(*queue)
+			yield(key.vhost, key.name, q.gaugeMessages.Load(), q.gaugeConsumers.Load())
+			return true
+		})
+	})
 	if b.tls, err = newTLSState(o); err != nil {
 		return nil, err
 	}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },
-		actor.WithSupervisor(brokerChildStrategy(b.log, &b.restarts))), "warren")
+		actor.WithSupervisor(brokerChildStrategy(b.log, &b.restarts, b.met))), "warren")
 	if err != nil {
 		return nil, fmt.Errorf("spawn broker supervisor: %w", err)
 	}

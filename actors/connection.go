@@ -90,7 +90,10 @@ func (c *connection) Receive(ctx actor.Context) {
 				delete(c.outChannels, ch)
 			}
 		}
+	case *actor.Started:
+		c.h.b.met.Connections.Add(bg, 1)
 	case *actor.Stopped:
+		c.h.b.met.Connections.Add(bg, -1)
 		c.shutdown(ctx, &protocol.Error{Condition: protocol.ErrInternal, Description: "the connection failed inside the broker"}, true)
 	}
 }
@@ -208,6 +211,7 @@ func (c *connection) freeOutChannel() (uint16, bool) {
 func (c *connection) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
 	logActorFailure(c.log, child, reason, msg, supervision.Policies[supervision.Session].Directive.String())
 	c.h.b.restarts.Add(1)
+	c.h.b.met.ActorRestarts.Add(bg, 1, c.h.b.met.KindLabels(string(supervision.Session)).Add...)
 	sup.StopChildren(child)
 	for _, e := range c.sessions {
 		if e.pid.Equal(child) && !e.ending && !c.closed {

@@ -7,6 +7,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/actors/routing"
 	"github.com/warren-mq/warren/protocol"
+	"github.com/warren-mq/warren/telemetry"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // exchange is the actor of one exchange: it owns its binding table and routes each publish to the
@@ -26,14 +28,16 @@ type exchange struct {
 	started    bool
 	rebuilding bool
 	held       []publish
+	labels     *telemetry.Labels
 }
 
-func newExchange(b *Broker, vhost *actor.PID, name, kind string) *exchange {
+func newExchange(b *Broker, vhost *actor.PID, vname, name, kind string) *exchange {
 	t, err := routing.NewTable(routing.Kind(kind))
 	if err != nil {
 		panic("warren: exchange kind was validated by the vhost: " + err.Error())
 	}
-	return &exchange{b: b, vhost: vhost, name: name, kind: kind, table: t, dests: map[routing.Destination]*actor.PID{}}
+	return &exchange{b: b, vhost: vhost, name: name, kind: kind, table: t, dests: map[routing.Destination]*actor.PID{},
+		labels: b.met.ExchangeLabels(vname, name)}
 }
 
 type addBinding struct {
@@ -113,6 +117,13 @@ func (x *exchange) route(ctx actor.Context, items []publish) {
 			headers = func(k string) (any, bool) { return ap.Get(k) }
 		}
 		x.match = x.table.Match(x.match[:0], p.msg.routingKey, headers)
+		if len(x.match) == 0 {
+			x.b.met.Unroutable.Add(bg, 1, x.labels.Add...)
+		} else {
+			x.b.met.Routed.Add(bg, 1, x.labels.Add...)
+		}
+		p.span = x.b.spanChild(p.span, "route", telemetry.OpProcess, x.name, p.msg,
+			attribute.Int("warren.destinations", len(x.match)), attribute.Bool("warren.unroutable", len(x.match) == 0))
 		n := 0
 		for _, d := range x.match {
 			pid := x.dests[d]

@@ -116,6 +116,7 @@ func (b *Broker) handleConn(nc net.Conn) {
 	h.peerMaxFrame = max(min(open.MaxFrameSize, 1<<31), protocol.MinMaxFrameSize)
 	h.channelMax = min(open.ChannelMax, lim.ChannelMax)
 	h.w = newFrameWriter(nc)
+	h.w.bytesSent = b.met.BytesSent
 	b.goTracked(h.w.run)
 	defer h.w.close()
 	h.w.frame(0, b.ourOpen(open))
@@ -265,15 +266,16 @@ func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
 	code := protocol.SASLOk
 	if err != nil {
 		code = protocol.SASLAuth
+		// Counted before the client hears the outcome, so an immediate retry already sees it.
+		if init.Mechanism != "ANONYMOUS" { // nothing to guess there: not what the limiter is for
+			b.auth.limiter.failed(nc.RemoteAddr())
+		}
 	}
 	out, _ = protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: code})
 	if _, werr := nc.Write(out); werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {
-		if init.Mechanism != "ANONYMOUS" { // nothing to guess there: not what the limiter is for
-			b.auth.limiter.failed(nc.RemoteAddr())
-		}
 		b.log.Warn("login failed", "peer", peerString(nc.RemoteAddr()), "mechanism", string(init.Mechanism), "err", err)
 		return "", err
 	}
@@ -373,7 +375,9 @@ func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 			_ = h.conn.SetReadDeadline(time.Now().Add(idle))
 		}
 		f, err := fr.ReadFrame()
+		var bytesIn int64
 		for err == nil {
+			bytesIn += int64(8 + len(f.Body))
 			if len(f.Body) > 0 {
 				var in inFrame
 				if in, err = decodeInFrame(f); err != nil {
@@ -386,6 +390,7 @@ func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 			}
 			f, err = fr.ReadFrame()
 		}
+		h.b.met.BytesReceived.Add(bg, bytesIn)
 		if len(batch) > 0 {
 			h.b.system.Root.Send(h.pid, &inFrames{frames: batch})
 			batch = nil

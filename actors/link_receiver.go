@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/protocol"
+	"github.com/warren-mq/warren/telemetry"
 )
 
 // receiverLink is the broker's end of a producer's link (the broker receives): it grants credit,
@@ -32,6 +33,7 @@ type receiverLink struct {
 	releaseUnroutable bool
 	mgmt              bool // the request half of a /management link pair
 	starved           bool // waiting for the memory alarm to clear
+	labels            *telemetry.Labels
 }
 
 type assembly struct {
@@ -45,6 +47,7 @@ type pendingPublish struct {
 	outstanding int
 	queued      int
 	err         *protocol.Error
+	start       time.Time // for the settle-latency metric
 }
 
 type settledState struct {
@@ -80,6 +83,7 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 	case *inspect:
 		ctx.Respond(m.fn(l))
 	case *actor.Started:
+		l.h.b.met.Links.Add(bg, 1)
 		if l.peer.Coordinator != nil {
 			l.refuse(ctx, protocol.RoleReceiver, &protocol.Error{Condition: protocol.ErrNotImplemented,
 				Description: "transactions are not supported"})
@@ -128,6 +132,7 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 	case *linkStolen:
 		l.stolen(ctx)
 	case *actor.Stopped:
+		l.h.b.met.Links.Add(bg, -1)
 		l.releaseName(ctx, protocol.RoleSender)
 	}
 }
@@ -138,6 +143,7 @@ func (l *receiverLink) resolved(ctx actor.Context, r *targetResolved) {
 		return
 	}
 	l.target = r
+	l.labels = l.h.b.met.ExchangeLabels(l.h.vname, r.exchange)
 	target := l.peer.Target
 	if target == nil {
 		target = &protocol.Target{}
@@ -236,9 +242,17 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 		key = pm.Properties.Subject.V
 	}
 	p := publish{}
+	b := l.h.b
+	if l.target.anonymous {
+		p.span = b.spanReceive(&pm, pm.Properties.To.V, "", l.h.remote.ContainerID, l.h.peer)
+		b.met.Published.Add(bg, 1, b.met.ExchangeLabels(l.h.vname, "").Add...)
+	} else {
+		p.span = b.spanReceive(&pm, exchange, key, l.h.remote.ContainerID, l.h.peer)
+		b.met.Published.Add(bg, 1, l.labels.Add...)
+	}
 	if !a.settled {
 		l.seq++
-		l.pending[l.seq] = &pendingPublish{deliveryID: a.id, outstanding: 1}
+		l.pending[l.seq] = &pendingPublish{deliveryID: a.id, outstanding: 1, start: time.Now()}
 		p.ref = publishRef{link: ctx.Self(), seq: l.seq}
 	}
 	if l.target.anonymous {
@@ -289,6 +303,7 @@ func (l *receiverLink) confirmed(c confirm) {
 		return
 	}
 	delete(l.pending, c.seq)
+	l.h.b.met.SettleLatency.Record(bg, time.Since(p.start).Seconds())
 	var st protocol.DeliveryState
 	switch {
 	case p.err != nil:

@@ -41,6 +41,7 @@ func (l *senderLink) Receive(ctx actor.Context) {
 	case *inspect:
 		ctx.Respond(m.fn(l))
 	case *actor.Started:
+		l.h.b.met.Links.Add(bg, 1)
 		if src := l.peer.Source; src != nil && src.Address.Set && src.Address.V == managementAddress {
 			l.startManagement(ctx)
 			return
@@ -102,6 +103,7 @@ func (l *senderLink) Receive(ctx actor.Context) {
 		l.stopConsuming(ctx)
 		l.stolen(ctx)
 	case *actor.Stopped:
+		l.h.b.met.Links.Add(bg, -1)
 		l.stopConsuming(ctx)
 		l.releaseName(ctx, protocol.RoleReceiver)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/protocol"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // message is one published message, immutable once built and shared by every queue it is routed to.
@@ -67,7 +68,8 @@ type publishRef struct {
 type publish struct {
 	msg     *message
 	ref     publishRef
-	visited []string // exchanges already passed, against exchange-to-exchange binding cycles
+	visited []string          // exchanges already passed, against exchange-to-exchange binding cycles
+	span    trace.SpanContext // the last hop's span (receive, then route): the parent of the next
 }
 
 // publishBatch goes to an exchange actor.
@@ -113,6 +115,7 @@ type delivery struct {
 	msg           *message
 	deliveryCount uint32
 	firstAcquirer bool
+	annotations   protocol.Map // when set (a traced delivery), replaces msg.annotations
 }
 
 type deliveryBatch struct {

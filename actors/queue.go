@@ -3,11 +3,15 @@ package actors
 import (
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/protocol"
 	"github.com/warren-mq/warren/protocol/serial"
+	"github.com/warren-mq/warren/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // queue is the actor of one queue: a FIFO of messages, its consumers with their credit, and the
@@ -27,6 +31,11 @@ type queue struct {
 	rr         int
 	nextQID    uint64
 
+	vname  string
+	labels *telemetry.Labels
+	// gauges for /metrics, read at scrape time from another goroutine
+	gaugeMessages, gaugeConsumers atomic.Int64
+
 	hadConsumer bool
 	lastUsed    time.Time
 	ttlTimer    *time.Timer
@@ -39,14 +48,19 @@ type qentry struct {
 	qid           uint64
 	msg           *message
 	deliveryCount uint32
-	acquired      bool  // delivered at least once: first-acquirer is false from then on
-	expiresAt     int64 // unix ms; 0 = never
+	acquired      bool              // delivered at least once: first-acquirer is false from then on
+	expiresAt     int64             // unix ms; 0 = never
+	span          trace.SpanContext // the enqueue span: parent of deliveries and dead-lettering
 }
 
 type unackedEntry struct {
-	e *qentry
-	c *consumerState
+	e    *qentry
+	c    *consumerState
+	span trace.SpanContext // the deliver span: parent of the settle span
 }
+
+// queueKey names a queue across vhosts (the broker's index for gauges).
+type queueKey struct{ vhost, name string }
 
 type consumerState struct {
 	link       *actor.PID
@@ -67,12 +81,18 @@ type queueDelete struct{ reason string }
 type ttlTick struct{}
 type idleTick struct{}
 
-func newQueue(b *Broker, vhost *actor.PID, spec queueSpec) *queue {
-	return &queue{b: b, vhost: vhost, spec: spec, log: b.log.With("queue", spec.name),
-		unacked: map[uint64]unackedEntry{}, lastUsed: time.Now()}
+func newQueue(b *Broker, vhost *actor.PID, vname string, spec queueSpec) *queue {
+	return &queue{b: b, vhost: vhost, spec: spec, log: b.log.With("queue", spec.name), vname: vname,
+		labels: b.met.QueueLabels(vname, spec.name), unacked: map[uint64]unackedEntry{}, lastUsed: time.Now()}
 }
 
 func (q *queue) Receive(ctx actor.Context) {
+	q.receive(ctx)
+	q.gaugeMessages.Store(int64(q.length() + len(q.unacked)))
+	q.gaugeConsumers.Store(int64(len(q.consumers)))
+}
+
+func (q *queue) receive(ctx actor.Context) {
 	q.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *inspect:
@@ -168,7 +188,8 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 			continue
 		}
 		q.nextQID++
-		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount, expiresAt: q.expiry(p.msg, now)}
+		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount, expiresAt: q.expiry(p.msg, now),
+			span: q.b.spanChild(p.span, "enqueue", telemetry.OpSend, q.spec.name, p.msg, attribute.Bool("warren.durable", q.spec.durable))}
 		q.ready = append(q.ready, e)
 		q.readyBytes += int64(p.msg.size())
 		if p.ref.link != nil {
@@ -264,11 +285,18 @@ func (q *queue) dispatch(ctx actor.Context) {
 		if batches == nil {
 			batches = map[*consumerState][]delivery{}
 		}
-		batches[c] = append(batches[c], delivery{qid: e.qid, msg: e.msg, deliveryCount: e.deliveryCount, firstAcquirer: !e.acquired})
+		if e.acquired {
+			q.b.met.Redelivered.Add(bg, 1, q.labels.Add...)
+		}
+		q.b.met.Delivered.Add(bg, 1, q.labels.Add...)
+		dsc := q.b.spanChild(e.span, "deliver", telemetry.OpSend, q.spec.name, e.msg,
+			attribute.Bool("warren.redelivered", e.acquired), attribute.Int("warren.delivery_count", int(e.deliveryCount)))
+		batches[c] = append(batches[c], delivery{qid: e.qid, msg: e.msg, deliveryCount: e.deliveryCount, firstAcquirer: !e.acquired,
+			annotations: deliveryAnnotations(e.msg, dsc)})
 		e.acquired = true
 		c.sent++
 		if !c.presettled {
-			q.unacked[e.qid] = unackedEntry{e: e, c: c}
+			q.unacked[e.qid] = unackedEntry{e: e, c: c, span: dsc}
 		}
 	}
 	for c, ds := range batches {
@@ -309,14 +337,19 @@ func (q *queue) settle(ctx actor.Context, m *settleBatch) {
 			continue // already settled, or returned when its link went away
 		}
 		delete(q.unacked, s.qid)
+		q.b.spanSettle(u.span, q.spec.name, u.e.msg, s.outcome)
 		switch s.outcome {
 		case outcomeAccepted:
+			q.b.met.Acknowledged.Add(bg, 1, q.labels.Add...)
 		case outcomeReleased:
+			q.b.met.Released.Add(bg, 1, q.labels.Add...)
 			q.requeue(u.e)
 		case outcomeFailed:
+			q.b.met.Released.Add(bg, 1, q.labels.Add...)
 			u.e.deliveryCount++
 			q.requeue(u.e)
 		case outcomeDeadLetter:
+			q.b.met.Rejected.Add(bg, 1, q.labels.Add...)
 			dead = append(dead, u.e)
 		}
 	}
@@ -366,9 +399,13 @@ func (q *queue) removeConsumer(ctx actor.Context, link *actor.PID) {
 // The dead-lettered copy carries x-first-death-* message-annotations (RabbitMQ's names) and goes
 // with the dead-letter routing key if one is set, else its own.
 func (q *queue) deadLetter(ctx actor.Context, es []*qentry, reason string) {
+	for _, e := range es {
+		q.b.spanEvent(e.span, "dead-letter", q.spec.name, e.msg, reason)
+	}
 	if !q.spec.hasDLX {
 		return
 	}
+	q.b.met.DeadLettered.Add(bg, int64(len(es)), q.b.met.DeadLetterLabels(q.vname, q.spec.name, reason).Add...)
 	items := make([]publish, 0, len(es))
 	for _, e := range es {
 		m := e.msg
@@ -399,7 +436,7 @@ func (q *queue) deadLetter(ctx actor.Context, es []*qentry, reason string) {
 		if q.spec.hasDLRK {
 			key = q.spec.dlrk
 		}
-		items = append(items, publish{msg: newMessage(raw, &pm, q.spec.dlx, key, time.Now())})
+		items = append(items, publish{msg: newMessage(raw, &pm, q.spec.dlx, key, time.Now()), span: e.span})
 	}
 	ctx.Send(q.vhost, &deadLetter{exchange: q.spec.dlx, items: items})
 }

@@ -232,6 +232,8 @@ func TestConnectionAndQueueLimits(t *testing.T) {
 
 func TestFailedLoginsAreRateLimited(t *testing.T) {
 	b := startBroker(t)
+	// bcrypt under -race takes seconds per check: widen the window so the test measures the rule, not the clock.
+	b.auth.limiter.window = 5 * time.Minute
 	wrong := &amqp.ConnOptions{SASLType: amqp.SASLTypePlain("guest", "wrong")}
 	for range 5 {
 		_, err := amqp.Dial(testCtx(t), "amqp://"+b.Addr().String(), wrong)

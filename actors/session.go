@@ -89,7 +89,10 @@ func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *inspect:
 		ctx.Respond(m.fn(s))
+	case *actor.Stopped:
+		s.h.b.met.Sessions.Add(bg, -1)
 	case *actor.Started:
+		s.h.b.met.Sessions.Add(bg, 1)
 		// spec 2.7.2: our begin answers theirs with remote-channel set.
 		s.h.w.frame(s.ch, &protocol.Begin{
 			RemoteChannel:  protocol.Some(s.inCh),
@@ -384,6 +387,7 @@ func (s *session) dropHandle(handle uint32, _ *actor.PID) {
 func (s *session) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
 	logActorFailure(s.log, child, reason, msg, supervision.Policies[supervision.Link].Directive.String())
 	s.h.b.restarts.Add(1)
+	s.h.b.met.ActorRestarts.Add(bg, 1, s.h.b.met.KindLabels(string(supervision.Link)).Add...)
 	sup.StopChildren(child)
 	for hnd, e := range s.links {
 		if e.pid.Equal(child) {

@@ -109,7 +109,11 @@ func (s *session) singleFrame(b []byte, j *outJob, maxFrame int) ([]byte, bool) 
 	}
 	payloadStart := len(b)
 	h := s.deliveryHeader(j)
-	b, err = protocol.AppendMessageForDelivery(b, &j.d.msg.m, &h, j.d.msg.annotations)
+	ann := j.d.annotations
+	if ann == nil {
+		ann = j.d.msg.annotations
+	}
+	b, err = protocol.AppendMessageForDelivery(b, &j.d.msg.m, &h, ann)
 	if err != nil {
 		panic("warren: re-encoding a parsed message: " + err.Error())
 	}

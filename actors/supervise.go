@@ -7,17 +7,19 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/supervision"
+	"github.com/warren-mq/warren/telemetry"
 )
 
 // brokerChildStrategy supervises the broker supervisor's children by supervision.Policies: a connection
 // that panics is stopped (its Stopped handler sends close with amqp:internal-error); a vhost restarts.
-func brokerChildStrategy(log *slog.Logger, failures *atomic.Int64) actor.SupervisorStrategy {
-	return childStrategy{log: log, failures: failures}
+func brokerChildStrategy(log *slog.Logger, failures *atomic.Int64, met *telemetry.Metrics) actor.SupervisorStrategy {
+	return childStrategy{log: log, failures: failures, met: met}
 }
 
 type childStrategy struct {
 	log      *slog.Logger
 	failures *atomic.Int64
+	met      *telemetry.Metrics
 }
 
 func (s childStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, msg any) {
@@ -25,6 +27,7 @@ func (s childStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor,
 	n := rs.NumberOfFailures(supervision.Policies[kind].Window) + 1
 	rs.Fail()
 	s.failures.Add(1)
+	s.met.ActorRestarts.Add(bg, 1, s.met.KindLabels(string(kind)).Add...)
 	d, giveUp, _ := supervision.Decide(kind, n)
 	if d == supervision.Stop {
 		how := "stop"

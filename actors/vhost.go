@@ -190,7 +190,7 @@ func (v *vhost) applyDefinitions(ctx actor.Context, d *definitions.Definitions) 
 // spawnExchange starts an exchange actor. The producer returns the same instance on a restart: the
 // exchange then rebuilds its bindings from the vhost (exchangeRestarted).
 func (v *vhost) spawnExchange(ctx actor.Context, name, kind string) *actor.PID {
-	x := newExchange(v.b, ctx.Self(), name, kind)
+	x := newExchange(v.b, ctx.Self(), v.name, name, kind)
 	v.seq++
 	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return x }),
 		fmt.Sprintf("%s%s-%d", supervision.PrefixExchange, url.PathEscape(name), v.seq))
@@ -230,7 +230,8 @@ func (v *vhost) declareQueue(ctx actor.Context, spec queueSpec) (*queueInfo, *pr
 	}
 	// The producer returns the same instance on a restart, so a restarted queue keeps its messages,
 	// consumers and unsettled deliveries (DESIGN.md §1; with the store, durable state is on disk too).
-	inst := newQueue(v.b, ctx.Self(), spec)
+	inst := newQueue(v.b, ctx.Self(), v.name, spec)
+	v.b.queueIndex.Store(queueKey{v.name, spec.name}, inst)
 	v.seq++
 	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return inst }),
 		fmt.Sprintf("%s%s-%d", supervision.PrefixQueue, url.PathEscape(spec.name), v.seq))
@@ -275,6 +276,8 @@ func (v *vhost) deleteQueue(ctx actor.Context, name, reason string) {
 		return
 	}
 	delete(v.queues, name)
+	v.b.queueIndex.Delete(queueKey{v.name, name})
+	v.b.met.ForgetQueue(v.name, name)
 	dest := routing.Destination{Name: name}
 	ctx.Send(v.defaultX, &removeDestination{dest: dest})
 	kept := v.bindings[:0]

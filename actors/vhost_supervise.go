@@ -22,6 +22,7 @@ func (v *vhost) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child 
 	rs.Fail()
 	d, giveUp, delay := supervision.Decide(kind, failures)
 	v.b.restarts.Add(1)
+	v.b.met.ActorRestarts.Add(bg, 1, v.b.met.KindLabels(string(kind)).Add...)
 	inner, sender := actor.UnwrapEnvelopeMessage(msg), actor.UnwrapEnvelopeSender(msg)
 	if batch, ok := inner.(*enqueueBatch); ok {
 		refusePublishes(v.b.system.Root, batch.items, "the queue failed while storing the message")
@@ -67,6 +68,7 @@ func (v *vhost) giveUp(child *actor.PID) {
 				Description: "queue " + name + " failed repeatedly and was stopped"}})
 		}
 		delete(v.queues, name)
+		v.b.queueIndex.Delete(queueKey{v.name, name})
 		dest := routing.Destination{Name: name}
 		v.b.system.Root.Send(v.defaultX, &removeDestination{dest: dest})
 		kept := v.bindings[:0]

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/warren-mq/warren/protocol"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // frameWriter owns the write side of one connection's socket. Actors (connection, sessions, links)
@@ -29,6 +30,7 @@ type frameWriter struct {
 
 	heartbeat    time.Duration // send an empty frame when idle this long (half the peer's idle-time-out); 0 = never
 	writeTimeout time.Duration
+	bytesSent    metric.Int64Counter // nil = not counted
 }
 
 const writeTimeout = 30 * time.Second
@@ -105,6 +107,9 @@ func (w *frameWriter) run() {
 			if _, err := w.conn.Write(out); err != nil {
 				w.fail(err)
 				return
+			}
+			if w.bytesSent != nil {
+				w.bytesSent.Add(bg, int64(len(out)))
 			}
 		}
 		spare = out
