@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/actors/store"
 	"github.com/warren-mq/warren/supervision"
 	"github.com/warren-mq/warren/telemetry"
 )
@@ -46,6 +48,7 @@ type Broker struct {
 	restarts  atomic.Int64 // supervised actor failures, every kind (the actor-restarts metric)
 	memory    *memoryAlarm
 	tls       *tlsState
+	store     *store.Store // nil without a data directory: everything in memory
 	// queueIndex: every live queue instance by (vhost, name), for the per-queue gauges read at scrape
 	// time from the queues' atomic counters.
 	queueIndex sync.Map
@@ -78,6 +81,11 @@ func NewBroker(opts Options) (*Broker, error) {
 	if b.tls, err = newTLSState(o); err != nil {
 		return nil, err
 	}
+	if o.DataDir != "" {
+		if b.store, err = store.Open(filepath.Join(o.DataDir, "store"), store.Options{Logger: o.Logger}); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w", o.DataDir, err)
+		}
+	}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },
@@ -87,6 +95,9 @@ func NewBroker(opts Options) (*Broker, error) {
 	}
 	if err := b.createVhosts(); err != nil {
 		b.system.Root.StopFuture(b.root).Wait() //nolint:errcheck // best effort on a failed start
+		if b.store != nil {
+			_ = b.store.Close()
+		}
 		return nil, err
 	}
 	return b, nil
@@ -215,6 +226,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	go func() {
 		b.wg.Wait()
 		_ = b.system.Root.StopFuture(b.root).Wait()
+		if b.store != nil {
+			if err := b.store.Close(); err != nil {
+				b.log.Error("closing the store", "err", err)
+			}
+		}
 		close(done)
 	}()
 	select {

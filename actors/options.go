@@ -28,7 +28,8 @@ type Options struct {
 	UnixSocket string
 	// HTTPAddr serves /healthz and /readyz (and later metrics and management); empty = off.
 	HTTPAddr string
-	// DataDir holds durable state (not yet used: messages live in memory until the durability work lands).
+	// DataDir holds durable state: durable messages of durable queues and the durable topology (in
+	// DataDir/store). Empty = everything in memory (the default for embedding and tests).
 	DataDir string
 	// Definitions is topology and users applied at start (RabbitMQ's definitions.json), nil = none.
 	Definitions *definitions.Definitions

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/actors/store"
 	"github.com/warren-mq/warren/protocol"
 	"github.com/warren-mq/warren/protocol/serial"
 	"github.com/warren-mq/warren/telemetry"
@@ -36,6 +37,9 @@ type queue struct {
 	// gauges for /metrics, read at scrape time from another goroutine
 	gaugeMessages, gaugeConsumers atomic.Int64
 
+	ops       []store.Op // store updates of the current Receive (flushed at its end)
+	recovered bool
+
 	hadConsumer bool
 	lastUsed    time.Time
 	ttlTimer    *time.Timer
@@ -51,6 +55,7 @@ type qentry struct {
 	acquired      bool              // delivered at least once: first-acquirer is false from then on
 	expiresAt     int64             // unix ms; 0 = never
 	span          trace.SpanContext // the enqueue span: parent of deliveries and dead-lettering
+	stored        bool              // on disk: a durable message in a durable queue
 }
 
 type unackedEntry struct {
@@ -88,6 +93,9 @@ func newQueue(b *Broker, vhost *actor.PID, vname string, spec queueSpec) *queue 
 
 func (q *queue) Receive(ctx actor.Context) {
 	q.receive(ctx)
+	if q.persistent() {
+		q.flushOps()
+	}
 	q.gaugeMessages.Store(int64(q.length() + len(q.unacked)))
 	q.gaugeConsumers.Store(int64(len(q.consumers)))
 }
@@ -98,7 +106,17 @@ func (q *queue) receive(ctx actor.Context) {
 	case *inspect:
 		ctx.Respond(m.fn(q))
 	case *actor.Started:
+		q.recover()
 		q.armIdle(ctx)
+	case *storedBatch:
+		for link, cs := range m.confirms {
+			if m.err != nil {
+				for i := range cs {
+					cs[i].queued, cs[i].err = 0, storeFailure(m.err)
+				}
+			}
+			ctx.Send(link, &confirmBatch{items: cs})
+		}
 	case *enqueueBatch:
 		q.enqueue(ctx, m.items)
 		q.dispatch(ctx)
@@ -128,6 +146,9 @@ func (q *queue) receive(ctx actor.Context) {
 	case *queuePurge:
 		// Purge removes the ready messages; deliveries awaiting settlement stay with their consumers (as RabbitMQ).
 		n := q.length()
+		for _, e := range q.ready[q.head:] {
+			q.forget(e)
+		}
 		clear(q.ready)
 		q.ready, q.head, q.readyBytes = q.ready[:0], 0, 0
 		ctx.Respond(&queueStatsReply{messages: n, consumers: len(q.consumers)})
@@ -144,6 +165,10 @@ func (q *queue) receive(ctx actor.Context) {
 		}
 	case *queueDelete:
 		q.deleted = true
+		if q.persistent() {
+			q.ops = nil
+			q.b.store.DropQueue(q.storeID(), func(error) {})
+		}
 		for _, c := range q.consumers {
 			ctx.Send(c.link, &queueGone{queue: q.spec.name, reason: &protocol.Error{Condition: protocol.ErrResourceDeleted,
 				Description: "queue " + q.spec.name + " was deleted: " + m.reason}})
@@ -174,6 +199,8 @@ func (q *queue) length() int { return len(q.ready) - q.head }
 // enqueue stores a batch and confirms it to the publishing links (DESIGN.md §4: accepted once held).
 func (q *queue) enqueue(ctx actor.Context, items []publish) {
 	confirms := map[*actor.PID][]confirm{}
+	var durable map[*actor.PID][]confirm // confirmed once the store has them on disk
+	var puts []store.Op
 	now := nowMillis()
 	for _, p := range items {
 		if q.full(p.msg) && q.spec.overflow != "drop-head" {
@@ -192,7 +219,18 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 			span: q.b.spanChild(p.span, "enqueue", telemetry.OpSend, q.spec.name, p.msg, attribute.Bool("warren.durable", q.spec.durable))}
 		q.ready = append(q.ready, e)
 		q.readyBytes += int64(p.msg.size())
-		if p.ref.link != nil {
+		if q.persistent() && p.msg.m.Header.Durable {
+			// DESIGN.md §4: a durable message is accepted only once it is on disk in every durable
+			// queue it was routed to; the store shares one fsync among concurrent publishers.
+			e.stored = true
+			puts = append(puts, store.Op{Kind: store.OpPut, Queue: q.storeID(), Seq: e.qid, Data: encodeStored(p.msg), DeliveryCount: e.deliveryCount})
+			if p.ref.link != nil {
+				if durable == nil {
+					durable = map[*actor.PID][]confirm{}
+				}
+				durable[p.ref.link] = append(durable[p.ref.link], confirm{seq: p.ref.seq, delta: -1, queued: 1})
+			}
+		} else if p.ref.link != nil {
 			confirms[p.ref.link] = append(confirms[p.ref.link], confirm{seq: p.ref.seq, delta: -1, queued: 1})
 		}
 		// x-overflow drop-head (the default): the oldest ready messages make room.
@@ -206,6 +244,10 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 	}
 	for link, cs := range confirms {
 		ctx.Send(link, &confirmBatch{items: cs})
+	}
+	if len(puts) > 0 {
+		self, sys := ctx.Self(), ctx.ActorSystem()
+		q.b.store.Submit(puts, func(err error) { sys.Root.Send(self, &storedBatch{confirms: durable, err: err}) })
 	}
 	q.armTTL(ctx)
 }
@@ -297,6 +339,8 @@ func (q *queue) dispatch(ctx actor.Context) {
 		c.sent++
 		if !c.presettled {
 			q.unacked[e.qid] = unackedEntry{e: e, c: c, span: dsc}
+		} else {
+			q.forget(e) // at-most-once: delivered means gone
 		}
 	}
 	for c, ds := range batches {
@@ -341,12 +385,16 @@ func (q *queue) settle(ctx actor.Context, m *settleBatch) {
 		switch s.outcome {
 		case outcomeAccepted:
 			q.b.met.Acknowledged.Add(bg, 1, q.labels.Add...)
+			q.forget(u.e)
 		case outcomeReleased:
 			q.b.met.Released.Add(bg, 1, q.labels.Add...)
 			q.requeue(u.e)
 		case outcomeFailed:
 			q.b.met.Released.Add(bg, 1, q.labels.Add...)
 			u.e.deliveryCount++
+			if u.e.stored {
+				q.ops = append(q.ops, store.Op{Kind: store.OpSetDeliveryCount, Queue: q.storeID(), Seq: u.e.qid, DeliveryCount: u.e.deliveryCount})
+			}
 			q.requeue(u.e)
 		case outcomeDeadLetter:
 			q.b.met.Rejected.Add(bg, 1, q.labels.Add...)
@@ -401,6 +449,7 @@ func (q *queue) removeConsumer(ctx actor.Context, link *actor.PID) {
 func (q *queue) deadLetter(ctx actor.Context, es []*qentry, reason string) {
 	for _, e := range es {
 		q.b.spanEvent(e.span, "dead-letter", q.spec.name, e.msg, reason)
+		q.forget(e)
 	}
 	if !q.spec.hasDLX {
 		return

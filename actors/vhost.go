@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -148,10 +149,12 @@ func (v *vhost) setup(ctx actor.Context) {
 			return
 		}
 	}
-	if v.seed == nil {
-		return
+	if v.seed != nil {
+		if v.setupErr = v.applyDefinitions(ctx, v.seed); v.setupErr != nil {
+			return
+		}
 	}
-	v.setupErr = v.applyDefinitions(ctx, v.seed)
+	v.setupErr = v.restoreTopology(ctx)
 }
 
 func (v *vhost) applyDefinitions(ctx actor.Context, d *definitions.Definitions) error {
@@ -213,6 +216,10 @@ func (v *vhost) declareExchange(ctx actor.Context, name, kind string, durable, a
 	}
 	v.exchanges[name] = &exchangeInfo{pid: v.spawnExchange(ctx, name, kind), kind: kind, durable: durable,
 		autoDel: autoDel, internal: internal, args: maps.Clone(args)}
+	if durable && !strings.HasPrefix(name, "amq.") {
+		v.persistRecord(recExchange, name, definitions.Exchange{Name: name, Vhost: v.name, Type: kind, Durable: durable,
+			AutoDelete: autoDel, Internal: internal, Arguments: args})
+	}
 	return nil
 }
 
@@ -240,6 +247,10 @@ func (v *vhost) declareQueue(ctx actor.Context, spec queueSpec) (*queueInfo, *pr
 	}
 	q := &queueInfo{pid: pid, spec: spec, q: inst}
 	v.queues[spec.name] = q
+	if spec.durable && !spec.exclusive {
+		v.persistRecord(recQueue, spec.name, definitions.Queue{Name: spec.name, Vhost: v.name, Durable: true,
+			AutoDelete: spec.autoDelete, Arguments: spec.args})
+	}
 	ctx.Send(v.defaultX, &addBinding{b: routing.Binding{Destination: routing.Destination{Name: spec.name}, Key: spec.name}, pid: q.pid})
 	return q, nil
 }
@@ -266,6 +277,14 @@ func (v *vhost) bind(ctx actor.Context, source string, b routing.Binding) *proto
 		}
 	}
 	v.bindings = append(v.bindings, bindingInfo{source: source, b: b})
+	if v.durableEnds(source, b.Destination) {
+		dtype := definitions.DestinationQueue
+		if b.Destination.Exchange {
+			dtype = definitions.DestinationExchange
+		}
+		v.persistRecord(recBinding, bindingRecordKey(source, b), definitions.Binding{Source: source, Vhost: v.name,
+			Destination: b.Destination.Name, DestinationType: dtype, RoutingKey: b.Key, Arguments: b.Args})
+	}
 	ctx.Send(x.pid, &addBinding{b: b, pid: pid})
 	return nil
 }
@@ -276,6 +295,7 @@ func (v *vhost) deleteQueue(ctx actor.Context, name, reason string) {
 		return
 	}
 	delete(v.queues, name)
+	v.deleteRecord(recQueue, name)
 	v.b.queueIndex.Delete(queueKey{v.name, name})
 	v.b.met.ForgetQueue(v.name, name)
 	dest := routing.Destination{Name: name}
@@ -286,6 +306,7 @@ func (v *vhost) deleteQueue(ctx actor.Context, name, reason string) {
 			if x := v.exchanges[b.source]; x != nil {
 				ctx.Send(x.pid, &removeDestination{dest: dest})
 			}
+			v.deleteRecord(recBinding, bindingRecordKey(b.source, b.b))
 			continue
 		}
 		kept = append(kept, b)
@@ -341,6 +362,19 @@ func (v *vhost) targetFor(ctx actor.Context, a address, user string) *targetReso
 			Description: fmt.Sprintf("exchange %q is internal: it cannot be published to", a.exchange)}}
 	}
 	return &targetResolved{pid: x.pid, exchange: a.exchange, key: a.key, useSubject: !a.hasKey}
+}
+
+// durableEnds: a binding is kept on disk when its source and destination are (RabbitMQ).
+func (v *vhost) durableEnds(source string, d routing.Destination) bool {
+	if x := v.exchanges[source]; x == nil || !x.durable {
+		return false
+	}
+	if d.Exchange {
+		x := v.exchanges[d.Name]
+		return x != nil && x.durable
+	}
+	q := v.queues[d.Name]
+	return q != nil && q.spec.durable && !q.spec.exclusive
 }
 
 func notFound(kind, name string) *protocol.Error {

@@ -226,9 +226,11 @@ func (v *vhost) deleteExchange(ctx actor.Context, name string) {
 		return
 	}
 	delete(v.exchanges, name)
+	v.deleteRecord(recExchange, name)
 	kept := v.bindings[:0]
 	for _, b := range v.bindings {
 		if b.source == name {
+			v.deleteRecord(recBinding, bindingRecordKey(b.source, b.b))
 			continue
 		}
 		if b.b.Destination == (routing.Destination{Exchange: true, Name: name}) {
@@ -390,6 +392,7 @@ func (v *vhost) mgmtUnbind(ctx actor.Context, spec string, user string) *mgmtRes
 			if x := v.exchanges[b.source]; x != nil {
 				ctx.Send(x.pid, &removeBinding{b: b.b})
 			}
+			v.deleteRecord(recBinding, bindingRecordKey(b.source, b.b))
 			continue
 		}
 		kept = append(kept, b)

@@ -1,0 +1,250 @@
+package actors
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/warren-mq/warren/actors/definitions"
+	"github.com/warren-mq/warren/actors/routing"
+	"github.com/warren-mq/warren/actors/store"
+	"github.com/warren-mq/warren/protocol"
+)
+
+// Durability (DESIGN.md §4, issue 4). With Options.DataDir set, the broker keeps in its store
+// (actors/store, pebble with group commit):
+//   - durable messages (header.durable) of durable queues: written when enqueued — the producer's
+//     `accepted` waits for the fsync — deleted when they leave the queue for good (accepted,
+//     dead-lettered, expired, dropped, purged), their delivery-count updated on modified{delivery-failed};
+//   - durable exchanges, queues and bindings, as records, restored at start after the definitions file.
+// Transient messages and transient topology stay in memory only.
+
+// storedMessage is the value of a message in the store: the exchange and routing key it was published
+// with (for x-exchange / x-routing-key on delivery), then the message bytes as received.
+func encodeStored(m *message) []byte {
+	b := make([]byte, 0, len(m.raw)+len(m.exchange)+len(m.routingKey)+4)
+	b = binary.AppendUvarint(b, uint64(len(m.exchange)))
+	b = append(b, m.exchange...)
+	b = binary.AppendUvarint(b, uint64(len(m.routingKey)))
+	b = append(b, m.routingKey...)
+	return append(b, m.raw...)
+}
+
+func decodeStored(data []byte) (*message, error) {
+	field := func() (string, error) {
+		n, k := binary.Uvarint(data)
+		if k <= 0 || uint64(len(data)-k) < n {
+			return "", errors.New("corrupt stored message header")
+		}
+		s := string(data[k : k+int(n)])
+		data = data[k+int(n):]
+		return s, nil
+	}
+	exchange, err := field()
+	if err != nil {
+		return nil, err
+	}
+	key, err := field()
+	if err != nil {
+		return nil, err
+	}
+	raw := append([]byte(nil), data...) // Scan's data is valid only during the callback
+	var pm protocol.Message
+	if err := protocol.ParseMessage(raw, &pm); err != nil {
+		return nil, err
+	}
+	return newMessage(raw, &pm, exchange, key, time.Now()), nil
+}
+
+// storeFailure maps a failed write to what the producer is told: a full disk is
+// amqp:resource-limit-exceeded, anything else amqp:internal-error.
+func storeFailure(err error) *protocol.Error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return &protocol.Error{Condition: protocol.ErrResourceLimitExceeded, Description: "the broker's disk is full: " + err.Error()}
+	}
+	return &protocol.Error{Condition: protocol.ErrInternal, Description: "the broker could not store the message: " + err.Error()}
+}
+
+// --- queues --------------------------------------------------------------------------------------------
+
+// storedBatch reports to a queue that its durable publishes are on disk (or failed).
+type storedBatch struct {
+	confirms map[*actor.PID][]confirm
+	err      error
+}
+
+func (q *queue) storeID() string { return q.vname + "\x00" + q.spec.name }
+
+// persistent: this queue keeps durable messages on disk.
+func (q *queue) persistent() bool { return q.b.store != nil && q.spec.durable }
+
+// forget records that a stored message left the queue for good; flushed at the end of the Receive.
+func (q *queue) forget(e *qentry) {
+	if e.stored {
+		q.ops = append(q.ops, store.Op{Kind: store.OpDelete, Queue: q.storeID(), Seq: e.qid})
+		e.stored = false
+	}
+}
+
+// flushOps submits the deletes and delivery-count updates of one Receive in one request.
+func (q *queue) flushOps() {
+	if len(q.ops) == 0 {
+		return
+	}
+	ops := q.ops
+	q.ops = nil
+	log := q.log
+	q.b.store.Submit(ops, func(err error) {
+		if err != nil {
+			log.Error("store: updating settled messages failed (they may be delivered again after a restart)", "err", err)
+		}
+	})
+}
+
+// recover loads the queue's stored messages, in their original order, on its first start. They count
+// as delivered before (first-acquirer false), since the broker cannot know whether they were.
+func (q *queue) recover() {
+	if !q.persistent() || q.recovered {
+		return
+	}
+	q.recovered = true
+	start := time.Now()
+	n := 0
+	err := q.b.store.Scan(q.storeID(), 0, 0, func(seq uint64, data []byte, deliveryCount uint32) bool {
+		m, err := decodeStored(data)
+		if err != nil {
+			q.log.Error("store: skipping an unreadable message", "seq", seq, "err", err)
+			return true
+		}
+		q.ready = append(q.ready, &qentry{qid: seq, msg: m, deliveryCount: deliveryCount, acquired: true, stored: true})
+		q.readyBytes += int64(m.size())
+		q.nextQID = max(q.nextQID, seq)
+		n++
+		return true
+	})
+	if err != nil {
+		q.log.Error("store: recovering the queue failed", "err", err)
+	}
+	if n > 0 {
+		q.log.Info("queue recovered", "messages", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// --- topology ------------------------------------------------------------------------------------------
+
+const (
+	recExchange = "exchange"
+	recQueue    = "queue"
+	recBinding  = "binding"
+)
+
+func (v *vhost) persistRecord(kind, key string, value any) {
+	if v.b.store == nil {
+		return
+	}
+	data, err := json.Marshal(value)
+	if err != nil {
+		v.log.Error("store: encoding a record", "kind", kind, "err", err)
+		return
+	}
+	log := v.log
+	v.b.store.PutRecord(kind, v.name+"\x00"+key, data, func(err error) {
+		if err != nil {
+			log.Error("store: saving topology failed", "kind", kind, "key", key, "err", err)
+		}
+	})
+}
+
+func (v *vhost) deleteRecord(kind, key string) {
+	if v.b.store == nil {
+		return
+	}
+	v.b.store.DeleteRecord(kind, v.name+"\x00"+key, func(error) {})
+}
+
+func bindingRecordKey(source string, b routing.Binding) string {
+	return fmt.Sprintf("%s\x00%t\x00%s\x00%s\x00%s", source, b.Destination.Exchange, b.Destination.Name, b.Key, argsHash(b.Args))
+}
+
+// restoreTopology declares the vhost's stored durable exchanges, queues and bindings (after the
+// definitions file, so a stored declaration wins where both have one).
+func (v *vhost) restoreTopology(ctx actor.Context) error {
+	if v.b.store == nil {
+		return nil
+	}
+	prefix := v.name + "\x00"
+	each := func(kind string, fn func(data []byte) error) error {
+		var ferr error
+		err := v.b.store.Records(kind, func(key string, value []byte) bool {
+			if len(key) <= len(prefix) || key[:len(prefix)] != prefix {
+				return true
+			}
+			if err := fn(value); err != nil {
+				ferr = fmt.Errorf("stored %s %q: %w", kind, key[len(prefix):], err)
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return ferr
+	}
+	if err := each(recExchange, func(data []byte) error {
+		var x definitions.Exchange
+		if err := json.Unmarshal(data, &x); err != nil {
+			return err
+		}
+		if perr := v.declareExchange(ctx, x.Name, x.Type, x.Durable, x.AutoDelete, x.Internal, x.Arguments); perr != nil {
+			return perr
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := each(recQueue, func(data []byte) error {
+		var q definitions.Queue
+		if err := json.Unmarshal(data, &q); err != nil {
+			return err
+		}
+		spec, perr := queueSpecFrom(q.Name, q.Durable, q.AutoDelete, q.Exclusive, normalizeArgs(q.Arguments))
+		if perr == nil {
+			_, perr = v.declareQueue(ctx, spec)
+		}
+		if perr != nil {
+			return perr
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return each(recBinding, func(data []byte) error {
+		var bd definitions.Binding
+		if err := json.Unmarshal(data, &bd); err != nil {
+			return err
+		}
+		dest := routing.Destination{Exchange: bd.DestinationType == definitions.DestinationExchange, Name: bd.Destination}
+		if perr := v.bind(ctx, bd.Source, routing.Binding{Destination: dest, Key: bd.RoutingKey, Args: normalizeArgs(bd.Arguments)}); perr != nil {
+			return perr
+		}
+		return nil
+	})
+}
+
+// normalizeArgs turns JSON numbers back into integers where they are whole (queue arguments are
+// integers; encoding/json decodes every number as float64).
+func normalizeArgs(m map[string]any) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	for k, v := range m {
+		if f, ok := v.(float64); ok && f == float64(int64(f)) {
+			m[k] = int64(f)
+		}
+	}
+	return m
+}

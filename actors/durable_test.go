@@ -1,0 +1,100 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/Azure/go-amqp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startOnDisk runs a broker on dir; stop shuts it down (the test restarts on the same dir).
+func startOnDisk(t *testing.T, dir string) (*Broker, func()) {
+	t.Helper()
+	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: dir})
+	require.NoError(t, err)
+	require.NoError(t, b.Start())
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, b.Shutdown(ctx))
+	}
+	t.Cleanup(stop)
+	return b, stop
+}
+
+func durableMsg(body string) *amqp.Message {
+	return &amqp.Message{Data: [][]byte{[]byte(body)}, Header: &amqp.MessageHeader{Durable: true}}
+}
+
+func TestDurableMessagesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	b, stop := startOnDisk(t, dir)
+	c := dial(t, b, nil)
+	s := newSess(t, c)
+	snd := sender(t, s, "orders", nil) // a bare name: a durable queue
+	for i := range 5 {
+		require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, snd, durableMsg(fmt.Sprint(i))))
+	}
+	require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, snd, amqp.NewMessage([]byte("transient"))))
+	r := receiver(t, s, "orders", &amqp.ReceiverOptions{Credit: -1})
+	require.NoError(t, r.IssueCredit(2))
+	m0 := recv(t, r)
+	require.NoError(t, r.AcceptMessage(testCtx(t), m0)) // "0" is gone for good
+	m1 := recv(t, r)
+	require.NoError(t, r.ModifyMessage(testCtx(t), m1, &amqp.ModifyMessageOptions{DeliveryFailed: true})) // "1": count 1
+	require.NoError(t, c.Close())
+	stop()
+
+	b2, _ := startOnDisk(t, dir)
+	s2 := newSess(t, dial(t, b2, nil))
+	r2 := receiver(t, s2, "/queues/orders", &amqp.ReceiverOptions{Credit: 10})
+	for _, want := range []struct {
+		body  string
+		count uint32
+	}{{"1", 1}, {"2", 0}, {"3", 0}, {"4", 0}} {
+		m := recv(t, r2)
+		assert.Equal(t, want.body, string(m.GetData()), "original order")
+		assert.Equal(t, want.count, m.Header.DeliveryCount, "delivery-count of %s", want.body)
+		assert.False(t, m.Header.FirstAcquirer, "a recovered message may have been delivered before")
+		require.NoError(t, r2.AcceptMessage(testCtx(t), m))
+	}
+	require.NoError(t, r2.Close(testCtx(t)))
+	assertQueue(t, s2, "orders") // the transient message did not survive; the accepted ones are gone
+}
+
+func TestDurableTopologySurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b, stop := startOnDisk(t, dir)
+	c := dial(t, b, nil)
+	mc := newMgmtClient(t, newSess(t, c))
+	st, _ := mc.call("PUT", "/exchanges/events", map[string]any{"type": "topic", "durable": true})
+	require.Equal(t, 204, st)
+	st, _ = mc.call("PUT", "/queues/audit", map[string]any{"durable": true, "arguments": map[string]any{"x-max-length": int64(100)}})
+	require.Equal(t, 201, st)
+	st, _ = mc.call("PUT", "/queues/scratch", map[string]any{"durable": false})
+	require.Equal(t, 201, st)
+	st, _ = mc.call("POST", "/bindings", map[string]any{"source": "events", "destination_queue": "audit", "binding_key": "order.#"})
+	require.Equal(t, 204, st)
+	require.NoError(t, c.Close())
+	stop()
+
+	b2, _ := startOnDisk(t, dir)
+	s2 := newSess(t, dial(t, b2, nil))
+	mc2 := newMgmtClient(t, newSess(t, dial(t, b2, nil)))
+	st, body := mc2.call("GET", "/queues/audit", nil)
+	require.Equal(t, 200, st)
+	assert.Equal(t, true, field(t, body, "durable"))
+	st, _ = mc2.call("GET", "/queues/scratch", nil)
+	assert.Equal(t, 404, st, "a transient queue does not survive")
+	require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, sender(t, s2, "/exchanges/events/order.paid", nil), durableMsg("routed after restart")))
+	assertQueue(t, s2, "audit", "routed after restart")
+}
