@@ -201,8 +201,8 @@ func (b *Broker) apiBinding(r *http.Request, u *apiUser) (apiReply, error) {
 	return apiOK(bv.json())
 }
 
-// apiUnbind deletes one binding through the management operation at its location. The location is
-// percent-encoded twice: the operation decodes the path segment, then each src=…;dstq=… part.
+// apiUnbind deletes one binding through the management operation at its location (each src=…;dstq=…
+// part percent-encoded, as bindingLocation writes it).
 func (b *Broker) apiUnbind(r *http.Request, u *apiUser) (apiReply, error) {
 	bv, err := b.apiBindingByProps(r, u)
 	if err != nil {
@@ -218,7 +218,7 @@ func (b *Broker) apiUnbind(r *http.Request, u *apiUser) (apiReply, error) {
 	spec := "src=" + url.PathEscape(bv.source) + ";" + d + url.PathEscape(bv.dest.Name) + ";key=" + url.PathEscape(bv.key) +
 		";args=" + argsHash(bv.args)
 	_, vpid, _ := b.apiVhostOf(r, u)
-	if _, err := b.mgmtCall(vpid, u.name, "DELETE", "/bindings/"+url.PathEscape(spec), nil); err != nil {
+	if _, err := b.mgmtCall(vpid, u.name, "DELETE", "/bindings/"+spec, nil); err != nil {
 		return apiReply{}, err
 	}
 	return apiNoContent()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -48,6 +49,7 @@ func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 	respond := func(res *mgmtResponse) { ctx.Send(reply, res) }
 	path, query, _ := strings.Cut(r.path, "?")
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	raw := slices.Clone(segs) // a binding's location is split on ';' before its parts are decoded
 	for i, s := range segs {
 		d, err := url.PathUnescape(s)
 		if err != nil {
@@ -91,7 +93,7 @@ func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 	case len(segs) == 1 && segs[0] == "bindings" && r.method == "GET":
 		respond(v.mgmtListBindings(query))
 	case len(segs) == 2 && segs[0] == "bindings" && r.method == "DELETE":
-		respond(v.mgmtUnbind(ctx, segs[1], r.user))
+		respond(v.mgmtUnbind(ctx, raw[1], r.user))
 	default:
 		respond(mgmtErr(404, "no operation %s %s", r.method, r.path))
 	}
