@@ -43,6 +43,11 @@ type Options struct {
 	// nil = telemetry.Nop(): tracing off, metrics recorded and served at /metrics.
 	Telemetry *telemetry.Telemetry
 
+	// ExchangeTypes are custom exchange types and Interceptors actors put in front of exchanges
+	// (extension.go: the extension API).
+	ExchangeTypes []ExchangeType
+	Interceptors  []Interceptor
+
 	// Faults makes chosen actors panic on chosen messages: for supervision tests only. The daemon never
 	// sets it; nil costs one nil check per actor message.
 	Faults *supervision.Faults

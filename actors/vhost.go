@@ -35,7 +35,8 @@ type vhost struct {
 }
 
 type exchangeInfo struct {
-	pid      *actor.PID
+	pid      *actor.PID // the routing stage: holds the bindings
+	front    *actor.PID // an extension actor in front (custom type or interceptor), else nil
 	kind     string
 	durable  bool
 	autoDel  bool
@@ -112,7 +113,7 @@ func (v *vhost) Receive(ctx actor.Context) {
 		v.publishTo(ctx, m)
 	case *deadLetter:
 		if x := v.exchanges[m.exchange]; x != nil {
-			ctx.Send(x.pid, &publishBatch{items: m.items})
+			ctx.Send(x.publishPID(), &publishBatch{items: m.items})
 		} else if m.exchange == "" {
 			ctx.Send(v.defaultX, &publishBatch{items: m.items})
 		}
@@ -211,11 +212,19 @@ func (v *vhost) declareExchange(ctx actor.Context, name, kind string, durable, a
 		}
 		return nil
 	}
-	if _, err := routing.NewTable(routing.Kind(kind)); err != nil {
+	front, routeKind, err := v.b.frontFor(v.name, name, kind, args)
+	if err != nil {
+		return &protocol.Error{Condition: protocol.ErrPreconditionFailed, Description: fmt.Sprintf("exchange %q: %v", name, err)}
+	}
+	if _, err := routing.NewTable(routing.Kind(routeKind)); err != nil {
 		return &protocol.Error{Condition: protocol.ErrNotImplemented, Description: fmt.Sprintf("exchange type %q is not supported", kind)}
 	}
-	v.exchanges[name] = &exchangeInfo{pid: v.spawnExchange(ctx, name, kind), kind: kind, durable: durable,
+	info := &exchangeInfo{pid: v.spawnExchange(ctx, name, routeKind), kind: kind, durable: durable,
 		autoDel: autoDel, internal: internal, args: maps.Clone(args)}
+	if front != nil {
+		info.front = v.spawnFront(ctx, front, name, kind, args, info.pid)
+	}
+	v.exchanges[name] = info
 	if durable && !strings.HasPrefix(name, "amq.") {
 		v.persistRecord(recExchange, name, definitions.Exchange{Name: name, Vhost: v.name, Type: kind, Durable: durable,
 			AutoDelete: autoDel, Internal: internal, Arguments: args})
@@ -263,7 +272,7 @@ func (v *vhost) bind(ctx actor.Context, source string, b routing.Binding) *proto
 	var pid *actor.PID
 	if b.Destination.Exchange {
 		if d := v.exchanges[b.Destination.Name]; d != nil {
-			pid = d.pid
+			pid = d.publishPID()
 		}
 	} else if q := v.queues[b.Destination.Name]; q != nil {
 		pid = q.pid
@@ -361,7 +370,15 @@ func (v *vhost) targetFor(ctx actor.Context, a address, user string) *targetReso
 		return &targetResolved{err: &protocol.Error{Condition: protocol.ErrNotAllowed,
 			Description: fmt.Sprintf("exchange %q is internal: it cannot be published to", a.exchange)}}
 	}
-	return &targetResolved{pid: x.pid, exchange: a.exchange, key: a.key, useSubject: !a.hasKey}
+	return &targetResolved{pid: x.publishPID(), exchange: a.exchange, key: a.key, useSubject: !a.hasKey}
+}
+
+// publishPID is where publishes to the exchange go: its extension when it has one.
+func (x *exchangeInfo) publishPID() *actor.PID {
+	if x.front != nil {
+		return x.front
+	}
+	return x.pid
 }
 
 // durableEnds: a binding is kept on disk when its source and destination are (RabbitMQ).
@@ -438,7 +455,11 @@ func (v *vhost) publishTo(ctx actor.Context, m *publishTo) {
 		fail(err)
 		return
 	}
-	t := v.targetFor(ctx, a, m.user)
+	user := m.user
+	if m.trusted {
+		user = internalUser
+	}
+	t := v.targetFor(ctx, a, user)
 	if t.err != nil {
 		fail(t.err)
 		return
@@ -500,6 +521,7 @@ type publishTo struct {
 	address string
 	user    string
 	item    publish
+	trusted bool // from an extension inside the broker: no permission checks
 }
 
 type deadLetter struct {

@@ -245,6 +245,9 @@ func (v *vhost) deleteExchange(ctx actor.Context, name string) {
 	}
 	v.bindings = kept
 	ctx.Send(x.pid, &exchangeDeleted{})
+	if x.front != nil {
+		ctx.Stop(x.front)
+	}
 }
 
 // bindAllowed: binding needs write on the destination and read on the source (RabbitMQ).

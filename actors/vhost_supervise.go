@@ -128,7 +128,7 @@ func (v *vhost) rebind(ctx actor.Context, m *exchangeRestarted) {
 			var pid *actor.PID
 			if b.b.Destination.Exchange {
 				if d := v.exchanges[b.b.Destination.Name]; d != nil {
-					pid = d.pid
+					pid = d.publishPID()
 				}
 			} else if q := v.queues[b.b.Destination.Name]; q != nil {
 				pid = q.pid
