@@ -82,7 +82,7 @@ func NewBroker(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	if o.DataDir != "" {
-		if b.store, err = store.Open(filepath.Join(o.DataDir, "store"), store.Options{Logger: o.Logger}); err != nil {
+		if b.store, err = store.Open(filepath.Join(o.DataDir, "store"), store.Options{Logger: o.Logger, FS: o.storeFS}); err != nil {
 			return nil, fmt.Errorf("data directory %s: %w", o.DataDir, err)
 		}
 	}

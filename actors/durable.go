@@ -74,7 +74,28 @@ func storeFailure(err error) *protocol.Error {
 // storedBatch reports to a queue that its durable publishes are on disk (or failed).
 type storedBatch struct {
 	confirms map[*actor.PID][]confirm
+	qids     []uint64 // the entries written: a failed write takes them out of the queue again
 	err      error
+}
+
+// unstore removes entries whose write failed from the ready list (their producers are told
+// rejected; a message the producer was refused must not be delivered). Ones already delivered stay
+// with their consumer: at-least-once.
+func (q *queue) unstore(qids []uint64) {
+	drop := make(map[uint64]bool, len(qids))
+	for _, id := range qids {
+		drop[id] = true
+	}
+	kept := q.ready[:q.head]
+	for _, e := range q.ready[q.head:] {
+		if drop[e.qid] {
+			q.readyBytes -= int64(e.msg.size())
+			continue
+		}
+		kept = append(kept, e)
+	}
+	clear(q.ready[len(kept):])
+	q.ready = kept
 }
 
 func (q *queue) storeID() string { return q.vname + "\x00" + q.spec.name }

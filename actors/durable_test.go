@@ -3,10 +3,14 @@ package actors
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/Azure/go-amqp"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -51,6 +55,10 @@ func TestDurableMessagesSurviveRestart(t *testing.T) {
 	require.NoError(t, r.AcceptMessage(testCtx(t), m0)) // "0" is gone for good
 	m1 := recv(t, r)
 	require.NoError(t, r.ModifyMessage(testCtx(t), m1, &amqp.ModifyMessageOptions{DeliveryFailed: true})) // "1": count 1
+	require.NoError(t, r.IssueCredit(1))                                                                  // back at the head: the next delivery
+	again := recv(t, r)                                                                                   // the queue has applied it
+	require.Equal(t, "1", string(again.GetData()))
+	require.Equal(t, uint32(1), again.Header.DeliveryCount)
 	require.NoError(t, c.Close())
 	stop()
 
@@ -97,4 +105,44 @@ func TestDurableTopologySurvivesRestart(t *testing.T) {
 	assert.Equal(t, 404, st, "a transient queue does not survive")
 	require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, sender(t, s2, "/exchanges/events/order.paid", nil), durableMsg("routed after restart")))
 	assertQueue(t, s2, "audit", "routed after restart")
+}
+
+// A full disk (injected): durable publishes are rejected with amqp:resource-limit-exceeded, consumers
+// keep being served, the broker stays up; once the disk works again publishing resumes.
+func TestDiskFullRejectsDurablePublishes(t *testing.T) {
+	var full atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !full.Load() {
+			return nil
+		}
+		switch op.Kind {
+		case errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+			return fmt.Errorf("injected: %s: %w", op.Path, syscall.ENOSPC)
+		}
+		return nil
+	}))
+	b := startBroker(t, func(o *Options) { o.DataDir = t.TempDir(); o.storeFS = fs })
+	s := newSess(t, dial(t, b, nil))
+	snd := sender(t, s, "disk", nil)
+	require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, snd, durableMsg("before")))
+
+	full.Store(true)
+	st := sendMsg(t, snd, durableMsg("while full"))
+	rej, ok := st.(*amqp.StateRejected)
+	require.True(t, ok, "got %T", st)
+	assert.Equal(t, amqp.ErrCond("amqp:resource-limit-exceeded"), rej.Error.Condition)
+	assert.Contains(t, rej.Error.Description, "disk is full")
+	r := receiver(t, s, "disk", &amqp.ReceiverOptions{Credit: 1})
+	m := recv(t, r)
+	assert.Equal(t, "before", string(m.GetData()), "consumers keep being served")
+	require.NoError(t, r.AcceptMessage(testCtx(t), m))
+
+	full.Store(false)
+	require.Eventually(t, func() bool {
+		_, ok := sendMsg(t, snd, durableMsg("after")).(*amqp.StateAccepted)
+		return ok
+	}, 10*time.Second, 50*time.Millisecond, "publishing resumes once the disk works again")
+	m = recv(t, r)
+	assert.Equal(t, "after", string(m.GetData()), "the refused message was never delivered")
+	require.NoError(t, r.AcceptMessage(testCtx(t), m))
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/warren-mq/warren/actors/definitions"
 	"github.com/warren-mq/warren/supervision"
 	"github.com/warren-mq/warren/telemetry"
@@ -47,6 +48,9 @@ type Options struct {
 	// (extension.go: the extension API).
 	ExchangeTypes []ExchangeType
 	Interceptors  []Interceptor
+
+	// storeFS replaces the store's filesystem: disk-error tests only.
+	storeFS vfs.FS
 
 	// Faults makes chosen actors panic on chosen messages: for supervision tests only. The daemon never
 	// sets it; nil costs one nil check per actor message.

@@ -109,6 +109,9 @@ func (q *queue) receive(ctx actor.Context) {
 		q.recover()
 		q.armIdle(ctx)
 	case *storedBatch:
+		if m.err != nil {
+			q.unstore(m.qids)
+		}
 		for link, cs := range m.confirms {
 			if m.err != nil {
 				for i := range cs {
@@ -201,6 +204,7 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 	confirms := map[*actor.PID][]confirm{}
 	var durable map[*actor.PID][]confirm // confirmed once the store has them on disk
 	var puts []store.Op
+	var qids []uint64
 	now := nowMillis()
 	for _, p := range items {
 		if q.full(p.msg) && q.spec.overflow != "drop-head" {
@@ -223,6 +227,7 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 			// DESIGN.md §4: a durable message is accepted only once it is on disk in every durable
 			// queue it was routed to; the store shares one fsync among concurrent publishers.
 			e.stored = true
+			qids = append(qids, e.qid)
 			puts = append(puts, store.Op{Kind: store.OpPut, Queue: q.storeID(), Seq: e.qid, Data: encodeStored(p.msg), DeliveryCount: e.deliveryCount})
 			if p.ref.link != nil {
 				if durable == nil {
@@ -247,7 +252,7 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 	}
 	if len(puts) > 0 {
 		self, sys := ctx.Self(), ctx.ActorSystem()
-		q.b.store.Submit(puts, func(err error) { sys.Root.Send(self, &storedBatch{confirms: durable, err: err}) })
+		q.b.store.Submit(puts, func(err error) { sys.Root.Send(self, &storedBatch{confirms: durable, qids: qids, err: err}) })
 	}
 	q.armTTL(ctx)
 }
