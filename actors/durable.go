@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 	"time"
 
@@ -73,18 +75,24 @@ func storeFailure(err error) *protocol.Error {
 
 // storedBatch reports to a queue that its durable publishes are on disk (or failed).
 type storedBatch struct {
-	confirms map[*actor.PID][]confirm
-	qids     []uint64 // the entries written: a failed write takes them out of the queue again
-	err      error
+	confirms   map[*actor.PID][]confirm
+	qids       []uint64 // the entries written: a failed write takes them out of the queue again
+	paged      int      // how many of them were paged out (on disk only)
+	pagedBytes int64    // and their size
+	err        error
 }
 
 // unstore removes entries whose write failed from the ready list (their producers are told
 // rejected; a message the producer was refused must not be delivered). Ones already delivered stay
 // with their consumer: at-least-once.
-func (q *queue) unstore(qids []uint64) {
+func (q *queue) unstore(qids []uint64, paged int, pagedBytes int64) {
 	drop := make(map[uint64]bool, len(qids))
 	for _, id := range qids {
 		drop[id] = true
+	}
+	if paged > 0 { // never in memory: only the counts change
+		q.paged -= paged
+		q.readyBytes -= pagedBytes
 	}
 	kept := q.ready[:q.head]
 	for _, e := range q.ready[q.head:] {
@@ -126,6 +134,60 @@ func (q *queue) flushOps() {
 	})
 }
 
+// refill reads paged messages back from disk into the window, in qid order, merging the transient
+// messages that arrived behind them.
+func (q *queue) refill() {
+	var loaded []*qentry
+	if q.paged > 0 {
+		want := max(q.window-(len(q.ready)-q.head), 1)
+		last := q.diskNext
+		err := q.b.store.Scan(q.storeID(), q.diskNext, want, func(seq uint64, data []byte, deliveryCount uint32) bool {
+			m, err := decodeStored(data)
+			last = seq
+			if err != nil {
+				q.log.Error("store: skipping an unreadable message", "seq", seq, "err", err)
+				return true
+			}
+			loaded = append(loaded, &qentry{qid: seq, msg: m, deliveryCount: deliveryCount, stored: true, acquired: q.pagedAcquired})
+			return true
+		})
+		if err != nil {
+			q.log.Error("store: reading paged messages", "err", err)
+			return
+		}
+		if len(loaded) == 0 && q.pagedPending == 0 {
+			q.log.Error("store: paged messages missing from disk; forgetting them", "count", q.paged)
+			q.paged = 0
+		}
+		q.paged -= len(loaded)
+		if len(loaded) > 0 {
+			q.diskNext = last + 1
+		}
+	}
+	// Transient messages that arrived behind paged ones join once the disk has caught up to them.
+	i := 0
+	for i < len(q.tail) && (q.paged == 0 || q.tail[i].qid < q.diskNext) {
+		i++
+	}
+	if i > 0 {
+		loaded = append(loaded, q.tail[:i]...)
+		slices.SortFunc(loaded, func(a, b *qentry) int { return cmp.Compare(a.qid, b.qid) })
+		q.tail = slices.Delete(q.tail, 0, i)
+	}
+	q.ready = append(q.ready, loaded...)
+}
+
+// purgePaged deletes the paged-out messages (and drops the tail) for a purge.
+func (q *queue) purgePaged() {
+	if q.paged > 0 {
+		_ = q.b.store.Scan(q.storeID(), q.diskNext, 0, func(seq uint64, _ []byte, _ uint32) bool {
+			q.ops = append(q.ops, store.Op{Kind: store.OpDelete, Queue: q.storeID(), Seq: seq})
+			return true
+		})
+	}
+	q.paged, q.tail = 0, nil
+}
+
 // recover loads the queue's stored messages, in their original order, on its first start. They count
 // as delivered before (first-acquirer false), since the broker cannot know whether they were.
 func (q *queue) recover() {
@@ -135,7 +197,8 @@ func (q *queue) recover() {
 	q.recovered = true
 	start := time.Now()
 	n := 0
-	err := q.b.store.Scan(q.storeID(), 0, 0, func(seq uint64, data []byte, deliveryCount uint32) bool {
+	total, totalBytes, _ := q.b.store.Stats(q.storeID())
+	err := q.b.store.Scan(q.storeID(), 0, q.window, func(seq uint64, data []byte, deliveryCount uint32) bool {
 		m, err := decodeStored(data)
 		if err != nil {
 			q.log.Error("store: skipping an unreadable message", "seq", seq, "err", err)
@@ -149,6 +212,15 @@ func (q *queue) recover() {
 	})
 	if err != nil {
 		q.log.Error("store: recovering the queue failed", "err", err)
+	}
+	if total > n { // the rest stays on disk, read back as the window drains
+		q.paged = total - n
+		q.pagedAcquired = true
+		q.diskNext = q.nextQID + 1
+		q.nextQID += uint64(q.paged) // an upper bound is enough: qids only need to grow
+		q.readyBytes = totalBytes
+		_, _, maxSeq := q.b.store.Stats(q.storeID())
+		q.nextQID = max(q.nextQID, maxSeq)
 	}
 	if n > 0 {
 		q.log.Info("queue recovered", "messages", n, "took", time.Since(start).Round(time.Millisecond))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/Azure/go-amqp"
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/stretchr/testify/assert"
@@ -145,4 +146,87 @@ func TestDiskFullRejectsDurablePublishes(t *testing.T) {
 	m = recv(t, r)
 	assert.Equal(t, "after", string(m.GetData()), "the refused message was never delivered")
 	require.NoError(t, r.AcceptMessage(testCtx(t), m))
+}
+
+// inMemory is how many ready messages a queue holds in RAM (read on the queue's goroutine).
+func inMemory(t *testing.T, b *Broker, name string) (mem, paged int) {
+	t.Helper()
+	res, err := b.system.Root.RequestFuture(b.queuePID(t, name), &inspect{fn: func(a any) any {
+		q := a.(*queue)
+		return [2]int{len(q.ready) - q.head, q.paged}
+	}}, 5*time.Second).Result()
+	require.NoError(t, err)
+	r := res.([2]int)
+	return r[0], r[1]
+}
+
+func (b *Broker) queuePID(t *testing.T, name string) *actor.PID {
+	t.Helper()
+	res, err := b.system.Root.RequestFuture(b.vhosts["/"], &inspect{fn: func(a any) any { return a.(*vhost).queues[name].pid }}, 5*time.Second).Result()
+	require.NoError(t, err)
+	return res.(*actor.PID)
+}
+
+// A durable queue larger than its memory window keeps the rest on disk and delivers everything in
+// order; so does it after a restart, again holding only the window in memory.
+func TestQueueLargerThanMemory(t *testing.T) {
+	dir := t.TempDir()
+	start := func() (*Broker, func()) {
+		b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: dir,
+			Limits: Limits{QueueMemoryMessages: 50}})
+		require.NoError(t, err)
+		require.NoError(t, b.Start())
+		stop := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			require.NoError(t, b.Shutdown(ctx))
+		}
+		return b, stop
+	}
+	b, stop := start()
+	c := dial(t, b, nil)
+	s := newSess(t, c)
+	snd := sender(t, s, "big", nil)
+	const n = 400
+	for i := range n {
+		m := durableMsg(fmt.Sprint(i))
+		if i%100 == 50 {
+			m = amqp.NewMessage([]byte(fmt.Sprint(i))) // transient ones in between keep their place
+		}
+		require.NoError(t, snd.Send(testCtx(t), m, nil))
+	}
+	mem, paged := inMemory(t, b, "big")
+	// The window bounds durable messages; a transient one cannot go to disk and may add to it (4 here).
+	assert.LessOrEqual(t, mem, 50+4, "only the window is in memory")
+	assert.Greater(t, paged, 300, "the rest is on disk")
+
+	r := receiver(t, s, "big", &amqp.ReceiverOptions{Credit: 30})
+	for i := range 200 {
+		m := recv(t, r)
+		require.Equal(t, fmt.Sprint(i), string(m.GetData()), "in order across the window")
+		require.NoError(t, r.AcceptMessage(testCtx(t), m))
+	}
+	require.NoError(t, r.Close(testCtx(t)))
+	require.NoError(t, c.Close())
+	stop()
+
+	// After a restart: 200 durable messages left (the transient 250 and 350 are gone), window again.
+	b, stop = start()
+	defer stop()
+	s = newSess(t, dial(t, b, nil))
+	r = receiver(t, s, "/queues/big", &amqp.ReceiverOptions{Credit: 30})
+	first := recv(t, r)
+	mem, paged = inMemory(t, b, "big")
+	assert.LessOrEqual(t, mem, 50)
+	assert.Positive(t, paged)
+	require.Equal(t, "200", string(first.GetData()))
+	require.NoError(t, r.AcceptMessage(testCtx(t), first))
+	for i := 201; i < n; i++ {
+		if i%100 == 50 {
+			continue
+		}
+		m := recv(t, r)
+		require.Equal(t, fmt.Sprint(i), string(m.GetData()))
+		require.NoError(t, r.AcceptMessage(testCtx(t), m))
+	}
 }

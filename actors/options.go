@@ -71,6 +71,9 @@ type Limits struct {
 	MaxQueuesPerVhost     int
 	SessionWindow         uint32 // incoming-window we grant each session, in transfers (default 5000)
 	LinkCredit            uint32 // credit we grant each producer link (default 1000)
+	// QueueMemoryMessages bounds the ready messages a durable queue keeps in memory; further durable
+	// messages wait on disk and are read back as consumers drain the queue (default 20,000).
+	QueueMemoryMessages int
 	// MemoryHighWatermark: past this many bytes of live heap, producers get no more credit until it
 	// falls (default 40 % of the machine's memory).
 	MemoryHighWatermark uint64
@@ -136,6 +139,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if l.SessionWindow == 0 {
 		l.SessionWindow = d.SessionWindow
+	}
+	if l.QueueMemoryMessages == 0 {
+		l.QueueMemoryMessages = 20000
 	}
 	if l.LinkCredit == 0 {
 		l.LinkCredit = d.LinkCredit

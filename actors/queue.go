@@ -39,6 +39,16 @@ type queue struct {
 
 	ops       []store.Op // store updates of the current Receive (flushed at its end)
 	recovered bool
+	// Paging (queues larger than memory): past `window` ready messages in RAM, a durable queue keeps
+	// further durable messages only on disk (qid >= diskNext) and reads them back as the window drains;
+	// transient messages arriving meanwhile wait in tail, merged back in qid order.
+	window       int
+	paged        int // durable ready messages on disk only
+	pagedPending int // of those, how many are still being written
+	diskNext     uint64
+	tail         []*qentry
+	// pagedAcquired: the paged messages came from a recovery (they may have been delivered before)
+	pagedAcquired bool
 
 	hadConsumer bool
 	lastUsed    time.Time
@@ -88,7 +98,8 @@ type idleTick struct{}
 
 func newQueue(b *Broker, vhost *actor.PID, vname string, spec queueSpec) *queue {
 	return &queue{b: b, vhost: vhost, spec: spec, log: b.log.With("queue", spec.name), vname: vname,
-		labels: b.met.QueueLabels(vname, spec.name), unacked: map[uint64]unackedEntry{}, lastUsed: time.Now()}
+		labels: b.met.QueueLabels(vname, spec.name), unacked: map[uint64]unackedEntry{}, lastUsed: time.Now(),
+		window: b.opts.Limits.QueueMemoryMessages}
 }
 
 func (q *queue) Receive(ctx actor.Context) {
@@ -109,8 +120,9 @@ func (q *queue) receive(ctx actor.Context) {
 		q.recover()
 		q.armIdle(ctx)
 	case *storedBatch:
+		q.pagedPending -= m.paged
 		if m.err != nil {
-			q.unstore(m.qids)
+			q.unstore(m.qids, m.paged, m.pagedBytes)
 		}
 		for link, cs := range m.confirms {
 			if m.err != nil {
@@ -152,6 +164,7 @@ func (q *queue) receive(ctx actor.Context) {
 		for _, e := range q.ready[q.head:] {
 			q.forget(e)
 		}
+		q.purgePaged()
 		clear(q.ready)
 		q.ready, q.head, q.readyBytes = q.ready[:0], 0, 0
 		ctx.Respond(&queueStatsReply{messages: n, consumers: len(q.consumers)})
@@ -197,7 +210,20 @@ func (q *queue) consumer(link *actor.PID) *consumerState {
 	return nil
 }
 
-func (q *queue) length() int { return len(q.ready) - q.head }
+// length is the number of ready messages: in memory, paged out to disk, and waiting in the tail.
+func (q *queue) length() int { return len(q.ready) - q.head + q.paged + len(q.tail) }
+
+// front is the head of the queue, read back from disk first when the window is empty (nil: none in
+// memory yet — paged messages whose write is still in flight).
+func (q *queue) front() *qentry {
+	if q.head == len(q.ready) && (q.paged > 0 || len(q.tail) > 0) {
+		q.refill()
+	}
+	if q.head == len(q.ready) {
+		return nil
+	}
+	return q.ready[q.head]
+}
 
 // enqueue stores a batch and confirms it to the publishing links (DESIGN.md §4: accepted once held).
 func (q *queue) enqueue(ctx actor.Context, items []publish) {
@@ -205,6 +231,8 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 	var durable map[*actor.PID][]confirm // confirmed once the store has them on disk
 	var puts []store.Op
 	var qids []uint64
+	pagedHere := 0
+	var pagedBytes int64
 	now := nowMillis()
 	for _, p := range items {
 		if q.full(p.msg) && q.spec.overflow != "drop-head" {
@@ -221,9 +249,23 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 		q.nextQID++
 		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount, expiresAt: q.expiry(p.msg, now),
 			span: q.b.spanChild(p.span, "enqueue", telemetry.OpSend, q.spec.name, p.msg, attribute.Bool("warren.durable", q.spec.durable))}
-		q.ready = append(q.ready, e)
 		q.readyBytes += int64(p.msg.size())
-		if q.persistent() && p.msg.m.Header.Durable {
+		storedHere := q.persistent() && p.msg.m.Header.Durable
+		switch {
+		case storedHere && (q.paged > 0 || len(q.ready)-q.head >= q.window):
+			if q.paged == 0 {
+				q.diskNext = e.qid // paging starts: this and every later durable message lives on disk
+			}
+			q.paged++
+			q.pagedPending++
+			pagedHere++
+			pagedBytes += int64(p.msg.size())
+		case q.paged > 0:
+			q.tail = append(q.tail, e) // a transient message behind paged ones: kept in order
+		default:
+			q.ready = append(q.ready, e)
+		}
+		if storedHere {
 			// DESIGN.md §4: a durable message is accepted only once it is on disk in every durable
 			// queue it was routed to; the store shares one fsync among concurrent publishers.
 			e.stored = true
@@ -241,7 +283,11 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 		// x-overflow drop-head (the default): the oldest ready messages make room.
 		var dropped []*qentry
 		for q.over() && q.length() > 0 {
-			dropped = append(dropped, q.popFront())
+			e := q.popFront()
+			if e == nil {
+				break
+			}
+			dropped = append(dropped, e)
 		}
 		if len(dropped) > 0 {
 			q.deadLetter(ctx, dropped, "maxlen")
@@ -252,7 +298,9 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 	}
 	if len(puts) > 0 {
 		self, sys := ctx.Self(), ctx.ActorSystem()
-		q.b.store.Submit(puts, func(err error) { sys.Root.Send(self, &storedBatch{confirms: durable, qids: qids, err: err}) })
+		q.b.store.Submit(puts, func(err error) {
+			sys.Root.Send(self, &storedBatch{confirms: durable, qids: qids, paged: pagedHere, pagedBytes: pagedBytes, err: err})
+		})
 	}
 	q.armTTL(ctx)
 }
@@ -280,10 +328,16 @@ func (q *queue) expiry(m *message, now int64) int64 {
 }
 
 func (q *queue) popFront() *qentry {
-	e := q.ready[q.head]
+	e := q.front()
+	if e == nil {
+		return nil
+	}
 	q.ready[q.head] = nil
 	q.head++
 	q.readyBytes -= int64(e.msg.size())
+	if q.length() == 0 {
+		q.readyBytes = 0 // recovered counts include the stored form's small prefix: no drift past empty
+	}
 	if q.head == len(q.ready) {
 		q.ready, q.head = q.ready[:0], 0
 	} else if q.head > 1024 && q.head > len(q.ready)/2 {
@@ -325,6 +379,9 @@ func (q *queue) dispatch(ctx actor.Context) {
 			break
 		}
 		e := q.popFront()
+		if e == nil {
+			break
+		}
 		if e.expiresAt != 0 && e.expiresAt <= now {
 			q.deadLetter(ctx, []*qentry{e}, "expired")
 			continue
@@ -499,8 +556,8 @@ func (q *queue) deadLetter(ctx actor.Context, es []*qentry, reason string) {
 func (q *queue) expireHead(ctx actor.Context, now int64) {
 	var dead []*qentry
 	for q.length() > 0 {
-		e := q.ready[q.head]
-		if e.expiresAt == 0 || e.expiresAt > now {
+		e := q.front()
+		if e == nil || e.expiresAt == 0 || e.expiresAt > now {
 			break
 		}
 		dead = append(dead, q.popFront())
@@ -512,7 +569,7 @@ func (q *queue) expireHead(ctx actor.Context, now int64) {
 
 // armTTL keeps one timer for the head's expiry, so expired messages leave even without consumers.
 func (q *queue) armTTL(ctx actor.Context) {
-	if q.length() == 0 || q.deleted {
+	if q.head == len(q.ready) || q.deleted {
 		return
 	}
 	at := q.ready[q.head].expiresAt

@@ -12,6 +12,7 @@ import (
 
 	"github.com/warren-mq/warren/actors"
 	"github.com/warren-mq/warren/actors/definitions"
+	"github.com/warren-mq/warren/telemetry"
 )
 
 // config is the daemon's configuration once defaults, the config file, the environment and the flags
@@ -226,20 +227,25 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
 }
 
-// newLogger builds the slog logger --log-level and --log-format ask for, writing to w.
+// newLogger builds the slog logger --log-level and --log-format ask for, writing to w. Records logged
+// with a context that holds a span (slog's *Context methods inside a traced operation) get trace_id
+// and span_id attributes, so logs and traces can be joined (DESIGN.md §7).
 func (c *config) newLogger(w io.Writer) (*slog.Logger, error) {
 	level, err := parseLevel(c.LogLevel)
 	if err != nil {
 		return nil, err
 	}
 	ho := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch c.LogFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, ho)), nil
+		h = slog.NewTextHandler(w, ho)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, ho)), nil
+		h = slog.NewJSONHandler(w, ho)
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
 	}
-	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+	return slog.New(telemetry.NewLogHandler(h)), nil
 }
 
 // brokerOptions turns the configuration into the broker's Options: builds the logger and loads the

@@ -1,8 +1,13 @@
 // Command warren runs the Warren AMQP 1.0 broker: it reads flags, WARREN_* variables and an optional
 // config file, starts an actors.Broker, and shuts it down cleanly on SIGINT or SIGTERM (DESIGN.md §2).
 //
+// Telemetry (DESIGN.md §7) is configured from the standard OTEL_* environment: with
+// OTEL_EXPORTER_OTLP_ENDPOINT set, spans are exported over OTLP and flushed at shutdown; metrics are
+// always served at /metrics on --http-addr. Log records written inside a traced operation carry its
+// trace_id and span_id.
+//
 // Exit codes: 0 after a clean shutdown (or --help, --version), 1 when the broker cannot start or stop
-// cleanly, 2 for a bad flag, variable or config file.
+// cleanly, 2 for a bad flag, variable (WARREN_* or OTEL_*) or config file.
 package main
 
 import (
@@ -18,6 +23,7 @@ import (
 	"time"
 
 	"github.com/warren-mq/warren/actors"
+	"github.com/warren-mq/warren/telemetry"
 )
 
 // version is Warren's version; release builds set it with -ldflags "-X main.version=1.2.3".
@@ -25,6 +31,10 @@ var version = "0.1.0-dev"
 
 // shutdownTimeout bounds a graceful shutdown; a second signal ends the process at once.
 const shutdownTimeout = 30 * time.Second
+
+// telemetryFlushTimeout bounds the export of the last spans once the broker has stopped, so an
+// unreachable collector cannot hold the process.
+const telemetryFlushTimeout = 5 * time.Second
 
 func main() {
 	sigs := make(chan os.Signal, 1)
@@ -60,6 +70,16 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 		log.Info("config file loaded", "path", cfg.configFile)
 	}
 
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{
+		ServiceVersion: version, Getenv: getenv, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "warren: %v\n", err)
+		return 2 // an invalid OTEL_* variable
+	}
+	defer flushTelemetry(tel, log) // after the broker's Shutdown: its last spans are exported too
+	opts.Telemetry = tel
+
 	b, err := actors.NewBroker(opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "warren: %v\n", err)
@@ -92,4 +112,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 		return 1
 	}
 	return 0 // the broker logged its own "broker stopped"
+}
+
+// flushTelemetry exports the spans still buffered and stops the providers, within
+// telemetryFlushTimeout. A collector that cannot be reached costs those spans, not the exit code: the
+// broker itself stopped cleanly.
+func flushTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), telemetryFlushTimeout)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("telemetry: flushing spans at shutdown", "err", err)
+	}
 }
