@@ -51,6 +51,7 @@ type limitsConfig struct {
 	MaxConnsPerUser  int      `yaml:"max_connections_per_user"`
 	MaxQueues        int      `yaml:"max_queues_per_vhost"`
 	MemoryHighWater  uint64   `yaml:"memory_high_watermark"` // bytes; 0 = 40 % of RAM
+	QueueMemory      int      `yaml:"queue_memory_messages"`
 	SessionWindow    uint32   `yaml:"session_window"`
 	LinkCredit       uint32   `yaml:"link_credit"`
 }
@@ -284,6 +285,7 @@ func (c *config) brokerOptions() (actors.Options, error) {
 			MaxConnectionsPerUser: l.MaxConnsPerUser,
 			MaxQueuesPerVhost:     l.MaxQueues,
 			MemoryHighWatermark:   l.MemoryHighWater,
+			QueueMemoryMessages:   l.QueueMemory,
 		},
 		Auth: actors.Auth{
 			DisableAnonymous: c.Auth.DisableAnonymous,

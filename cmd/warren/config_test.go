@@ -113,7 +113,7 @@ func TestEverySettingHasAnEnvVariable(t *testing.T) {
 		"WARREN_SESSION_WINDOW": "11", "WARREN_LINK_CREDIT": "12", "WARREN_DISABLE_ANONYMOUS": "1",
 		"WARREN_GUEST_ANYWHERE": "true", "WARREN_ANONYMOUS_USER": "anon", "WARREN_TLS_UPGRADE": "true",
 		"WARREN_MAX_CONNECTIONS_PER_USER": "13", "WARREN_MAX_QUEUES_PER_VHOST": "14",
-		"WARREN_MEMORY_HIGH_WATERMARK": "15", "WARREN_FAILED_LOGIN_LIMIT": "16",
+		"WARREN_MEMORY_HIGH_WATERMARK": "15", "WARREN_FAILED_LOGIN_LIMIT": "16", "WARREN_QUEUE_MEMORY_MESSAGES": "17",
 	}
 	require.Len(t, vars, len(settings))
 	c, err := loadConfig(nil, env(vars))
@@ -124,7 +124,7 @@ func TestEverySettingHasAnEnvVariable(t *testing.T) {
 		LogLevel: "debug", LogFormat: "json",
 		Limits: limitsConfig{MaxFrameSize: 4096, ChannelMax: 7, HandleMax: 8, MaxMessageSize: 9, IdleTimeout: 0,
 			HandshakeTimeout: duration(2 * time.Second), MaxConnections: 10, SessionWindow: 11, LinkCredit: 12,
-			MaxConnsPerUser: 13, MaxQueues: 14, MemoryHighWater: 15},
+			MaxConnsPerUser: 13, MaxQueues: 14, MemoryHighWater: 15, QueueMemory: 17},
 		Auth: authConfig{DisableAnonymous: true, GuestAnywhere: true, AnonymousUser: "anon", FailedLoginLimit: 16},
 	}, c)
 }

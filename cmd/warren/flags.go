@@ -147,6 +147,8 @@ var settings = []setting{
 		func(c *config) *int { return &c.Limits.MaxConnsPerUser }),
 	intSetting("max-queues-per-vhost", "limits.max_queues_per_vhost", "most queues per virtual host; 0 = unlimited",
 		func(c *config) *int { return &c.Limits.MaxQueues }),
+	intSetting("queue-memory-messages", "limits.queue_memory_messages", "ready messages a durable queue keeps in memory (the rest waits on disk); 0 = 20000",
+		func(c *config) *int { return &c.Limits.QueueMemory }),
 	uintSetting("memory-high-watermark", "limits.memory_high_watermark", "heap bytes past which producers get no credit; 0 = 40% of RAM", 64,
 		func(c *config) *uint64 { return &c.Limits.MemoryHighWater }),
 	uintSetting("session-window", "limits.session_window", "incoming window granted to each session, transfers", 32,
