@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/warren-mq/warren/telemetry"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -49,9 +51,9 @@ func BenchmarkE2E(b *testing.B) {
 	}
 }
 
-func benchE2E(b *testing.B, size int, presettled bool) {
+func benchE2E(b *testing.B, size int, presettled bool, mutate ...func(*Options)) {
 	checkNoGoroutineLeak(b)
-	br := startBroker(b)
+	br := startBroker(b, mutate...)
 	queue := fmt.Sprintf("bench-e2e-%d", e2eQueueSeq.Add(1))
 
 	var sopts *amqp.SenderOptions
@@ -190,3 +192,28 @@ func checkNoGoroutineLeak(b *testing.B) {
 		require.LessOrEqual(b, after, before, "goroutines still alive after the broker shut down")
 	})
 }
+
+// BenchmarkE2ETracing runs the 1 KiB unsettled case with tracing off, at 1 % sampling and at 100 %
+// (spans go through the SDK's batch processor to an exporter that discards them), side by side.
+func BenchmarkE2ETracing(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		ratio float64 // < 0: tracing off
+	}{{"off", -1}, {"sampled=1%", 0.01}, {"sampled=100%", 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			tel := telemetry.Nop()
+			if c.ratio >= 0 {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(c.ratio))),
+					sdktrace.WithBatcher(discardExporter{}))
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+				tel = telemetry.NewWithTracerProvider(tp)
+			}
+			benchE2E(b, 1024, false, func(o *Options) { o.Telemetry = tel })
+		})
+	}
+}
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }

@@ -56,8 +56,8 @@ func (b *Broker) spanHop(parent trace.SpanContext, op, opType, dest string, msg 
 
 // spanChild starts and ends a child span and returns its context (or parent's when tracing is off).
 func (b *Broker) spanChild(parent trace.SpanContext, op, opType, dest string, msg *message, attrs ...attribute.KeyValue) trace.SpanContext {
-	if !b.tracing() || !parent.IsValid() {
-		return parent
+	if !b.tracing() || !parent.IsSampled() {
+		return parent // an unsampled trace gets no broker spans: its context passes through unchanged
 	}
 	span := b.spanHop(parent, op, opType, dest, msg)
 	span.SetAttributes(attrs...)
@@ -69,15 +69,15 @@ func (b *Broker) spanChild(parent trace.SpanContext, op, opType, dest string, ms
 // deliveryAnnotations are the message-annotations a delivery carries: x-exchange and x-routing-key,
 // plus, when traced, the deliver span's traceparent/tracestate so the consumer joins the trace.
 func deliveryAnnotations(msg *message, deliver trace.SpanContext) protocol.Map {
-	if !deliver.IsValid() {
-		return msg.annotations
+	if !deliver.IsSampled() {
+		return msg.annotations // the producer's own traceparent (if any) still reaches the consumer
 	}
 	return telemetry.InjectInto(trace.ContextWithSpanContext(bg, deliver), msg.annotations)
 }
 
 // spanEvent records an instantaneous hop (dead-lettering, expiry) as a short span in the trace.
 func (b *Broker) spanEvent(parent trace.SpanContext, op, dest string, msg *message, reason string) {
-	if !b.tracing() || !parent.IsValid() {
+	if !b.tracing() || !parent.IsSampled() {
 		return
 	}
 	span := b.spanHop(parent, op, telemetry.OpProcess, dest, msg)
@@ -87,7 +87,7 @@ func (b *Broker) spanEvent(parent trace.SpanContext, op, dest string, msg *messa
 
 // spanSettle records the consumer's settlement with its outcome; error.type on rejection.
 func (b *Broker) spanSettle(parent trace.SpanContext, queue string, msg *message, outcome outcomeKind) {
-	if !b.tracing() || !parent.IsValid() {
+	if !b.tracing() || !parent.IsSampled() {
 		return
 	}
 	span := b.spanHop(parent, "settle", telemetry.OpSettle, queue, msg)
