@@ -6,13 +6,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/warren-mq/warren/examples/internal/cli"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/Azure/go-amqp"
 	"github.com/warren-mq/warren/examples/internal/mgmt"
@@ -23,19 +19,7 @@ const queue = "rpc_queue"
 // The requests: compute Fibonacci numbers.
 var requests = []int64{1, 10, 30, 50}
 
-func main() {
-	url := flag.String("url", "amqp://localhost:5672", "AMQP 1.0 broker URL")
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := run(ctx, *url, os.Stdout)
-	cancel()
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rpc:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("rpc", run) }
 
 // run starts a server, makes the requests as a client, and stops the server.
 func run(ctx context.Context, url string, out io.Writer) (err error) {

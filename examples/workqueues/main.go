@@ -6,14 +6,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/warren-mq/warren/examples/internal/cli"
 	"io"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/Azure/go-amqp"
 	"github.com/warren-mq/warren/examples/internal/mgmt"
@@ -26,19 +22,7 @@ const (
 	flaky   = 3 // the task that fails on its first attempt
 )
 
-func main() {
-	url := flag.String("url", "amqp://localhost:5672", "AMQP 1.0 broker URL")
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := run(ctx, *url, os.Stdout)
-	cancel()
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "workqueues:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("workqueues", run) }
 
 func run(ctx context.Context, url string, out io.Writer) (err error) {
 	conn, err := amqp.Dial(ctx, url, nil)
