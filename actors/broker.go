@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,9 +53,10 @@ type Broker struct {
 	// queueIndex: every live queue instance by (vhost, name), for the per-queue gauges read at scrape
 	// time from the queues' atomic counters.
 	queueIndex sync.Map
-	userConns  map[string]int // connections per user, guarded by mu
-	tlsAddr    net.Addr       // guarded by mu
-	stop       chan struct{}  // closed by Shutdown: ends the broker's own background goroutines
+	userConns  map[string]int  // connections per user, guarded by mu
+	tlsAddr    net.Addr        // guarded by mu
+	stop       chan struct{}   // closed by Shutdown: ends the broker's own background goroutines
+	disp       *warmDispatcher // runs every actor's mailbox (dispatch.go)
 }
 
 // NewBroker builds a broker from opts; nothing listens until Start.
@@ -68,7 +70,7 @@ func NewBroker(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, tel: o.Telemetry, met: o.Telemetry.Metrics, vhosts: map[string]*actor.PID{},
-		conns: map[*connHandle]struct{}{}, stop: make(chan struct{})}
+		conns: map[*connHandle]struct{}{}, stop: make(chan struct{}), disp: newWarmDispatcher(300, 64)}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
 	b.userConns = map[string]int{}
 	b.met.SetQueueSnapshot(func(yield func(vhost, queue string, messages, consumers int64)) {
@@ -88,13 +90,14 @@ func NewBroker(opts Options) (*Broker, error) {
 	}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	b.root, err = b.system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &brokerSupervisor{b: b} },
+	b.root, err = b.system.Root.SpawnNamed(b.props(func() actor.Actor { return &brokerSupervisor{b: b} },
 		actor.WithSupervisor(brokerChildStrategy(b.log, &b.restarts, b.met))), "warren")
 	if err != nil {
 		return nil, fmt.Errorf("spawn broker supervisor: %w", err)
 	}
 	if err := b.createVhosts(); err != nil {
 		b.system.Root.StopFuture(b.root).Wait() //nolint:errcheck // best effort on a failed start
+		b.disp.close()
 		if b.store != nil {
 			_ = b.store.Close()
 		}
@@ -226,6 +229,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	go func() {
 		b.wg.Wait()
 		_ = b.system.Root.StopFuture(b.root).Wait()
+		b.disp.close()
 		if b.store != nil {
 			if err := b.store.Close(); err != nil {
 				b.log.Error("closing the store", "err", err)
@@ -330,6 +334,13 @@ func (b *Broker) startHTTP() error {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", b.tel.Handler)
+	if b.opts.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	b.registerManagementAPI(mux)
 	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.mu.Lock()
@@ -364,6 +375,26 @@ func (s *brokerSupervisor) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(pid)
 	}
+}
+
+// props builds the Props of a Warren actor: its producer on the broker's warm dispatcher.
+func (b *Broker) props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
+	return actor.PropsFromProducer(producer, append(opts, actor.WithDispatcher(b.disp))...)
+}
+
+// inlineDispatcher runs a mailbox turn on the goroutine that posted to the idle mailbox
+// (protoactor's synchronized dispatcher); a post to a busy mailbox only queues the message, so
+// every hop is still a mailbox exchange and an actor's Receive never runs on two goroutines at once.
+// The connection, its sessions and its producer links use it: their posters are the connection's
+// own reader goroutine and actors posting a bounded amount (link credit, session windows), so a
+// frame from the socket reaches its receiver link with no goroutine wake-up in between. Shared actors
+// (vhost, exchanges, queues) and consumer links stay on the warm dispatcher: a poster must never end up
+// draining a mailbox that many others keep feeding.
+var inlineDispatcher = actor.NewSynchronizedDispatcher(300)
+
+// inlineProps builds the Props of a connection-scoped actor (see inlineDispatcher).
+func inlineProps(producer actor.Producer) *actor.Props {
+	return actor.PropsFromProducer(producer, actor.WithDispatcher(inlineDispatcher))
 }
 
 // spawnUnderRoot spawns a top-level child (vhost or connection) of the broker supervisor.

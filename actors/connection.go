@@ -183,7 +183,7 @@ func (c *connection) begin(ctx actor.Context, ch uint16, b *protocol.Begin) *pro
 	if !ok {
 		return &protocol.Error{Condition: protocol.ErrResourceLimitExceeded, Description: "no free channel: too many sessions"}
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return newSession(c.h, ctx.Self(), out, ch, b) })
+	props := inlineProps(func() actor.Actor { return newSession(c.h, ctx.Self(), out, ch, b) })
 	// The name carries a sequence number: a session that just ended may still be stopping when the
 	// peer begins a new one on the same channel.
 	c.sessionSeq++

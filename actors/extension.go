@@ -144,7 +144,7 @@ func (b *Broker) frontFor(vhost, name, kind string, args map[string]any) (func(*
 func (v *vhost) spawnFront(ctx actor.Context, newActor func(*ExchangeEnv) actor.Actor, name, kind string, args map[string]any, next *actor.PID) *actor.PID {
 	env := &ExchangeEnv{Vhost: v.name, Exchange: name, Type: kind, Args: args, Next: next, broker: v.b, vhost: ctx.Self()}
 	v.seq++
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &frontActor{inner: newActor(env)} }),
+	pid, err := ctx.SpawnNamed(v.b.props(func() actor.Actor { return &frontActor{inner: newActor(env)} }),
 		fmt.Sprintf("x-%s-front-%d", name, v.seq))
 	if err != nil {
 		panic("warren: spawning an exchange extension: " + err.Error())

@@ -125,7 +125,7 @@ func (b *Broker) handleConn(nc net.Conn) {
 		h.w.setHeartbeat(time.Duration(open.IdleTimeout) * time.Millisecond / 2)
 	}
 
-	props := actor.PropsFromProducer(func() actor.Actor { return newConnection(h) })
+	props := inlineProps(func() actor.Actor { return newConnection(h) })
 	pid, err := b.spawnUnderRoot(props, h.id)
 	if err != nil {
 		log.Error("spawn connection actor", "err", err)

@@ -21,3 +21,20 @@ func TestHealthAndReadiness(t *testing.T) {
 		assert.Equal(t, want, string(body), path)
 	}
 }
+
+// Options.Profiling serves net/http/pprof on the HTTP listener; without it the path is not there.
+func TestProfilingIsOptIn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		b := startBroker(t, func(o *Options) { o.HTTPAddr = "127.0.0.1:0"; o.Profiling = on })
+		resp, err := http.Get("http://" + b.HTTPAddr().String() + "/debug/pprof/goroutine?debug=1")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if on {
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Contains(t, string(body), "goroutine profile")
+		} else {
+			assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+		}
+	}
+}

@@ -29,6 +29,8 @@ type Options struct {
 	UnixSocket string
 	// HTTPAddr serves /healthz and /readyz (and later metrics and management); empty = off.
 	HTTPAddr string
+	// Profiling also serves Go's profiler (net/http/pprof) at /debug/pprof/ on HTTPAddr.
+	Profiling bool
 	// DataDir holds durable state: durable messages of durable queues and the durable topology (in
 	// DataDir/store). Empty = everything in memory (the default for embedding and tests).
 	DataDir string

@@ -36,9 +36,14 @@ type session struct {
 	pending   []outJob                // deliveries waiting for the peer's incoming window
 	inBatches []inBatch               // this burst's transfers per receiver link
 	mgmt      map[string]*actor.PID   // /management response links by link name
-	tag       [4]byte
-	ended     bool // we sent end
-	linkSeq   int
+	// peerDetached: handles the peer detached and has not attached again. go-amqp v1.7.0's receiver
+	// keeps issuing credit after it sent its detach (its mux loop still sends flows while the close
+	// is in progress), so a flow on such a handle is ignored rather than ending the session with
+	// unattached-handle (spec 2.7.4); any other frame on it still is an error.
+	peerDetached map[uint32]struct{}
+	tag          [4]byte
+	ended        bool // we sent end
+	linkSeq      int
 }
 
 type linkEntry struct {
@@ -165,6 +170,10 @@ func (s *session) frame(ctx actor.Context, f inFrame) *protocol.Error {
 		}
 		// The handle is free as soon as the peer's detach is in (the link answers it).
 		delete(s.links, p.Handle)
+		if s.peerDetached == nil {
+			s.peerDetached = map[uint32]struct{}{}
+		}
+		s.peerDetached[p.Handle] = struct{}{}
 		s.dropHandle(p.Handle, nil)
 		ctx.Send(e.pid, &peerDetach{detach: p})
 	case *protocol.End:
@@ -190,17 +199,20 @@ func (s *session) attach(ctx actor.Context, a *protocol.Attach) *protocol.Error 
 	}
 	s.linkSeq++
 	base := linkBase{h: s.h, session: ctx.Self(), ch: s.ch, handle: a.Handle, name: a.Name, peer: a}
-	var producer actor.Producer
+	var props *actor.Props
 	if a.Role == protocol.RoleSender {
-		producer = func() actor.Actor { return newReceiverLink(base) }
+		// A producer's link runs inline: fed by this session and by its target's confirmations.
+		props = inlineProps(func() actor.Actor { return newReceiverLink(base) })
 	} else {
-		producer = func() actor.Actor { return newSenderLink(base) }
+		// A consumer's link is fed by its queue: on the warm dispatcher, so the queue never runs it.
+		props = s.h.b.props(func() actor.Actor { return newSenderLink(base) })
 	}
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(producer), fmt.Sprintf("l%d-%d", a.Handle, s.linkSeq))
+	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("l%d-%d", a.Handle, s.linkSeq))
 	if err != nil {
 		return &protocol.Error{Condition: protocol.ErrInternal, Description: err.Error()}
 	}
 	s.links[a.Handle] = &linkEntry{pid: pid, name: a.Name, role: a.Role}
+	delete(s.peerDetached, a.Handle)
 	ctx.Send(s.conn, &claimLinkName{role: a.Role, name: a.Name, link: pid})
 	return nil
 }
@@ -215,10 +227,11 @@ func (s *session) flow(ctx actor.Context, f *protocol.Flow) *protocol.Error {
 	s.remoteIncomingWindow = next + f.IncomingWindow - s.nextOutgoingID
 	if f.Handle.Set {
 		e := s.links[f.Handle.V]
-		if e == nil {
+		if e != nil {
+			ctx.Send(e.pid, &peerFlow{flow: f})
+		} else if _, gone := s.peerDetached[f.Handle.V]; !gone {
 			return &protocol.Error{Condition: protocol.ErrUnattachedHandle, Description: fmt.Sprintf("flow on handle %d, which is not attached", f.Handle.V)}
 		}
-		ctx.Send(e.pid, &peerFlow{flow: f})
 	} else if f.Echo {
 		s.writeFlow(nil)
 	}

@@ -72,7 +72,7 @@ func (b *Broker) createVhosts() error {
 	for _, name := range names {
 		v := &vhost{b: b, name: name, log: b.log.With("vhost", name), seed: b.opts.Definitions,
 			exchanges: map[string]*exchangeInfo{}, queues: map[string]*queueInfo{}}
-		pid, err := b.spawnUnderRoot(actor.PropsFromProducer(func() actor.Actor { return v }), "vhost-"+url.PathEscape(name))
+		pid, err := b.spawnUnderRoot(b.props(func() actor.Actor { return v }), "vhost-"+url.PathEscape(name))
 		if err != nil {
 			return fmt.Errorf("vhost %q: %w", name, err)
 		}
@@ -196,7 +196,7 @@ func (v *vhost) applyDefinitions(ctx actor.Context, d *definitions.Definitions) 
 func (v *vhost) spawnExchange(ctx actor.Context, name, kind string) *actor.PID {
 	x := newExchange(v.b, ctx.Self(), v.name, name, kind)
 	v.seq++
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return x }),
+	pid, err := ctx.SpawnNamed(v.b.props(func() actor.Actor { return x }),
 		fmt.Sprintf("%s%s-%d", supervision.PrefixExchange, url.PathEscape(name), v.seq))
 	if err != nil {
 		panic("warren: spawning exchange: " + err.Error()) // names are unique by construction
@@ -249,7 +249,7 @@ func (v *vhost) declareQueue(ctx actor.Context, spec queueSpec) (*queueInfo, *pr
 	inst := newQueue(v.b, ctx.Self(), v.name, spec)
 	v.b.queueIndex.Store(queueKey{v.name, spec.name}, inst)
 	v.seq++
-	pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return inst }),
+	pid, err := ctx.SpawnNamed(v.b.props(func() actor.Actor { return inst }),
 		fmt.Sprintf("%s%s-%d", supervision.PrefixQueue, url.PathEscape(spec.name), v.seq))
 	if err != nil {
 		return nil, &protocol.Error{Condition: protocol.ErrInternal, Description: err.Error()}

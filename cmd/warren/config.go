@@ -31,6 +31,7 @@ type config struct {
 	Definitions string       `yaml:"definitions"`
 	LogLevel    string       `yaml:"log_level"`
 	LogFormat   string       `yaml:"log_format"`
+	Pprof       bool         `yaml:"pprof"`
 	Limits      limitsConfig `yaml:"limits"`
 	Auth        authConfig   `yaml:"auth"`
 
@@ -272,6 +273,7 @@ func (c *config) brokerOptions() (actors.Options, error) {
 		HTTPAddr:   offToEmpty(c.HTTPAddr),
 		DataDir:    c.DataDir,
 		Logger:     logger,
+		Profiling:  c.Pprof,
 		Limits: actors.Limits{
 			MaxFrameSize:          l.MaxFrameSize,
 			ChannelMax:            l.ChannelMax,

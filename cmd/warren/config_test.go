@@ -114,6 +114,7 @@ func TestEverySettingHasAnEnvVariable(t *testing.T) {
 		"WARREN_GUEST_ANYWHERE": "true", "WARREN_ANONYMOUS_USER": "anon", "WARREN_TLS_UPGRADE": "true",
 		"WARREN_MAX_CONNECTIONS_PER_USER": "13", "WARREN_MAX_QUEUES_PER_VHOST": "14",
 		"WARREN_MEMORY_HIGH_WATERMARK": "15", "WARREN_FAILED_LOGIN_LIMIT": "16", "WARREN_QUEUE_MEMORY_MESSAGES": "17",
+		"WARREN_PPROF": "true",
 	}
 	require.Len(t, vars, len(settings))
 	c, err := loadConfig(nil, env(vars))
@@ -121,7 +122,7 @@ func TestEverySettingHasAnEnvVariable(t *testing.T) {
 	assert.Equal(t, &config{
 		AMQPAddr: "127.0.0.1:1", AMQPSAddr: "127.0.0.1:2", TLSCert: "c.pem", TLSKey: "k.pem", TLSCA: "ca.pem",
 		TLSUpgrade: true, UnixSocket: "/tmp/w.sock", HTTPAddr: "127.0.0.1:3", DataDir: "/data", Definitions: "/defs.json",
-		LogLevel: "debug", LogFormat: "json",
+		LogLevel: "debug", LogFormat: "json", Pprof: true,
 		Limits: limitsConfig{MaxFrameSize: 4096, ChannelMax: 7, HandleMax: 8, MaxMessageSize: 9, IdleTimeout: 0,
 			HandshakeTimeout: duration(2 * time.Second), MaxConnections: 10, SessionWindow: 11, LinkCredit: 12,
 			MaxConnsPerUser: 13, MaxQueues: 14, MemoryHighWater: 15, QueueMemory: 17},

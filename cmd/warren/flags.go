@@ -128,6 +128,8 @@ var settings = []setting{
 		func(c *config) *string { return &c.Definitions }),
 	stringSetting("log-level", "log_level", "debug, info, warn or error", func(c *config) *string { return &c.LogLevel }),
 	stringSetting("log-format", "log_format", "text or json", func(c *config) *string { return &c.LogFormat }),
+	boolSetting("pprof", "pprof", "serve Go's profiler at /debug/pprof/ on --http-addr (for performance work)",
+		func(c *config) *bool { return &c.Pprof }),
 
 	uintSetting("max-frame-size", "limits.max_frame_size", "largest AMQP frame, bytes (at least 512)", 32,
 		func(c *config) *uint32 { return &c.Limits.MaxFrameSize }),
