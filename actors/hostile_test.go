@@ -14,12 +14,16 @@ import (
 )
 
 // settledGoroutines waits until the goroutine count drops back to at most base (plus slack for the
-// runtime's own), failing the test when it does not: the broker left nothing running behind.
-func settledGoroutines(t *testing.T, base int) {
+// runtime's own), failing the test when it does not: the broker left nothing running behind. base
+// comes from liveGoroutines too.
+func settledGoroutines(t *testing.T, b *Broker, base int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+5 }, 10*time.Second, 20*time.Millisecond,
-		"goroutines did not return to %d (now %d)", base, runtime.NumGoroutine())
+	require.Eventually(t, func() bool { return liveGoroutines(b) <= base+5 }, 10*time.Second, 20*time.Millisecond,
+		"goroutines did not return to %d (now %d)", base, liveGoroutines(b))
 }
+
+// liveGoroutines counts the goroutines a leak check compares (b's idle workers excluded once there are any).
+func liveGoroutines(b *Broker) int { _ = b; return runtime.NumGoroutine() }
 
 // A performative nested 100,000 lists deep is a decode error, answered without exhausting the stack.
 func TestRawDeeplyNestedList(t *testing.T) {
@@ -53,7 +57,7 @@ func TestRawManyConnectionsDropped(t *testing.T) {
 	b := startBroker(t)
 	assertBrokerServes(t, b) // warm up the broker's own goroutines
 	runtime.GC()
-	base := runtime.NumGoroutine()
+	base := liveGoroutines(b)
 	var wg sync.WaitGroup
 	for i := range 300 {
 		wg.Add(1)
@@ -78,12 +82,13 @@ func TestRawManyConnectionsDropped(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	settledGoroutines(t, base)
+	settledGoroutines(t, b, base)
 	assertBrokerServes(t, b)
 }
 
 // FuzzConnection feeds arbitrary bytes to a connection after a valid handshake, over net.Pipe: the
-// broker must never panic, and must leave no goroutine behind once the peer is gone.
+// broker must never panic (no goroutine crash, no supervised actor failure), and must leave no
+// goroutine or actor behind once the peer is gone.
 func FuzzConnection(f *testing.F) {
 	seed := func(ps ...protocol.Performative) []byte {
 		var out []byte
@@ -103,7 +108,7 @@ func FuzzConnection(f *testing.F) {
 	b, err := NewBroker(Options{AMQPAddr: "-", Logger: testLogger()})
 	require.NoError(f, err)
 	f.Cleanup(func() { _ = b.system.Root.StopFuture(b.root).Wait() })
-	base := runtime.NumGoroutine()
+	base, baseActors := liveGoroutines(b), liveActors(b)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		client, server := net.Pipe()
@@ -131,7 +136,12 @@ func FuzzConnection(f *testing.F) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the connection's goroutine did not end after the peer closed")
 		}
-		require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+10 }, 10*time.Second, 5*time.Millisecond,
-			"goroutines leaked: %d, started with %d", runtime.NumGoroutine(), base)
+		require.Eventually(t, func() bool { return liveGoroutines(b) <= base+10 }, 10*time.Second, 5*time.Millisecond,
+			"goroutines leaked: %d, started with %d", liveGoroutines(b), base)
+		// An actor that panics is stopped by its supervisor and the broker lives on, so a panic shows as
+		// a supervised failure, and a connection's actors that outlive it as live actors.
+		require.Zero(t, b.restarts.Load(), "an actor panicked on this input")
+		require.Eventually(t, func() bool { return liveActors(b) <= baseActors }, 10*time.Second, 5*time.Millisecond,
+			"actors leaked: %d, started with %d", liveActors(b), baseActors)
 	})
 }
