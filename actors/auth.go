@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -11,11 +12,13 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/warren-mq/warren/actors/definitions"
 	"github.com/warren-mq/warren/protocol"
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -62,7 +65,8 @@ func newAuthenticator(o Options) (*authenticator, error) {
 		allowAnonymous: !o.Auth.DisableAnonymous,
 		guestAnywhere:  o.Auth.GuestAnywhere,
 		anonymousUser:  o.Auth.AnonymousUser,
-		limiter:        loginLimiter{max: o.Auth.FailedLoginLimit, window: 10 * time.Second, seen: map[string][]time.Time{}},
+		limiter: loginLimiter{max: o.Auth.FailedLoginLimit, window: 10 * time.Second, seen: map[string][]time.Time{},
+			inflight: map[string]int{}, warned: map[string]time.Time{}},
 	}
 	// Out of the box, like RabbitMQ: guest/guest, administrator, all permissions on "/", loopback only
 	// (the rule is applied at login).
@@ -203,13 +207,16 @@ func (a *authenticator) hasTag(name string, tags ...string) bool {
 	return false
 }
 
-// loginLimiter rate-limits failed logins per source address: past max failures within window, further
-// attempts from that address are refused without checking credentials (brute force gets nowhere).
+// loginLimiter rate-limits failed logins per source address: once an address has max failures within
+// window, or max credential checks in flight at once, further attempts from it are refused without
+// checking credentials (brute force gets nowhere, also when it opens many connections in parallel).
 type loginLimiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	seen   map[string][]time.Time
+	mu       sync.Mutex
+	max      int
+	window   time.Duration
+	seen     map[string][]time.Time // recent failures per address
+	inflight map[string]int         // credential checks under way per address
+	warned   map[string]time.Time   // when a refusal of the address was last logged
 }
 
 const maxTrackedAddresses = 10000
@@ -225,14 +232,15 @@ func hostOf(peer net.Addr) string {
 	return host
 }
 
-// blocked reports whether the address has used up its failed attempts.
+// blocked reports whether the address has used up its attempts: recent failures and checks in flight.
 func (l *loginLimiter) blocked(peer net.Addr) bool {
 	if l.max < 0 {
 		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.recent(hostOf(peer))) >= l.max
+	h := hostOf(peer)
+	return len(l.recent(h))+l.inflight[h] >= l.max
 }
 
 // failed records a failed login.
@@ -242,7 +250,69 @@ func (l *loginLimiter) failed(peer net.Addr) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.recordFailure(hostOf(peer))
+}
+
+// admit reserves a credential check for the address, or refuses it when the address is blocked; every
+// admitted check ends with one done. Reserving before the check (rather than counting failures after
+// it) holds the limit against parallel attempts too.
+func (l *loginLimiter) admit(peer net.Addr) bool {
+	if l.max < 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	h := hostOf(peer)
+	if len(l.recent(h))+l.inflight[h] >= l.max {
+		return false
+	}
+	if l.inflight == nil {
+		l.inflight = map[string]int{}
+	}
+	l.inflight[h]++
+	return true
+}
+
+// done ends a check that admit reserved; failed records its failure.
+func (l *loginLimiter) done(peer net.Addr, failed bool) {
+	if l.max < 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := hostOf(peer)
+	if l.inflight[h]--; l.inflight[h] <= 0 {
+		delete(l.inflight, h)
+	}
+	if failed {
+		l.recordFailure(h)
+	}
+}
+
+// logRefusal reports whether a refusal of the address should be logged: the first one per window, so
+// a brute-force run costs a bounded number of log lines.
+func (l *loginLimiter) logRefusal(peer net.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, now := hostOf(peer), time.Now()
+	if last, ok := l.warned[h]; ok && now.Sub(last) < l.window {
+		return false
+	}
+	if l.warned == nil || len(l.warned) >= maxTrackedAddresses {
+		for k, t := range l.warned { // bounded memory: forget the addresses whose window is over
+			if now.Sub(t) >= l.window {
+				delete(l.warned, k)
+			}
+		}
+		if l.warned == nil || len(l.warned) >= maxTrackedAddresses {
+			l.warned = map[string]time.Time{}
+		}
+	}
+	l.warned[h] = now
+	return true
+}
+
+func (l *loginLimiter) recordFailure(h string) {
 	if len(l.seen) >= maxTrackedAddresses {
 		for k := range l.seen { // bounded memory: forget an arbitrary address
 			delete(l.seen, k)
@@ -290,8 +360,10 @@ func bcryptCheck(hash []byte) func(string) bool {
 }
 
 // passwordCheck: a plain-text password from the definitions file (development) is hashed with bcrypt
-// at load, so no clear password stays in memory; RabbitMQ's salted hashes are checked as they are:
-// base64(salt[4] ++ H(salt ++ password)) with H = SHA-256 (the default) or SHA-512.
+// at load, so the authenticator keeps no clear password. A password_hash is checked as it is: a bcrypt hash
+// ("$2a$…", "$2b$…", "$2y$…"), an argon2id PHC string ("$argon2id$v=19$m=…,t=…,p=…$salt$hash"), or
+// RabbitMQ's salted hash base64(salt[4] ++ H(salt ++ password)) with H = SHA-256 (the default), SHA-512
+// or MD5.
 func passwordCheck(u definitions.User) (func(string) bool, error) {
 	if u.PasswordHash == "" {
 		if u.Password == "" {
@@ -303,12 +375,23 @@ func passwordCheck(u definitions.User) (func(string) bool, error) {
 		}
 		return bcryptCheck(h), nil
 	}
+	switch {
+	case strings.HasPrefix(u.PasswordHash, "$2"):
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			return nil, fmt.Errorf("password_hash is not a bcrypt hash: %w", err)
+		}
+		return bcryptCheck([]byte(u.PasswordHash)), nil
+	case strings.HasPrefix(u.PasswordHash, "$argon2"):
+		return argon2idCheck(u.PasswordHash)
+	}
 	var newHash func() hash.Hash
 	switch u.HashingAlgorithm {
 	case "", "rabbit_password_hashing_sha256":
 		newHash = sha256.New
 	case "rabbit_password_hashing_sha512":
 		newHash = sha512.New
+	case "rabbit_password_hashing_md5": // RabbitMQ before 3.6: weak, accepted so that old exports load
+		newHash = md5.New
 	default:
 		return nil, fmt.Errorf("unsupported hashing_algorithm %q", u.HashingAlgorithm)
 	}
@@ -322,5 +405,47 @@ func passwordCheck(u definitions.User) (func(string) bool, error) {
 		h.Write(salt)
 		h.Write([]byte(pass))
 		return subtle.ConstantTimeCompare(h.Sum(nil), sum) == 1
+	}, nil
+}
+
+// argon2MaxMemory bounds the memory (KiB) one argon2id check may take: 256 MiB, far above the
+// recommended 19–64 MiB, so a hash from the file cannot make each login cost gigabytes.
+const argon2MaxMemory = 256 << 10
+
+// argon2idCheck parses an argon2id hash in the PHC string format that argon2 tools write.
+func argon2idCheck(phc string) (func(string) bool, error) {
+	bad := func(why string) (func(string) bool, error) {
+		return nil, fmt.Errorf("password_hash is not an argon2id hash ($argon2id$v=19$m=…,t=…,p=…$salt$hash): %s", why)
+	}
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[0] != "" {
+		return bad("want six $-separated fields")
+	}
+	if parts[1] != "argon2id" {
+		return bad(fmt.Sprintf("variant %q (only argon2id is supported)", parts[1]))
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return bad(fmt.Sprintf("version %q (want v=%d)", parts[2], argon2.Version))
+	}
+	var memory, iterations uint32
+	var threads uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &iterations, &threads); err != nil {
+		return bad(fmt.Sprintf("parameters %q", parts[3]))
+	}
+	if iterations == 0 || threads == 0 || memory < 8*uint32(threads) || memory > argon2MaxMemory {
+		return bad(fmt.Sprintf("parameters %q out of range (memory at most %d KiB)", parts[3], argon2MaxMemory))
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil || len(salt) < 8 {
+		return bad("salt")
+	}
+	sum, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(sum) < 16 {
+		return bad("hash")
+	}
+	return func(pass string) bool {
+		got := argon2.IDKey([]byte(pass), salt, iterations, memory, threads, uint32(len(sum)))
+		return subtle.ConstantTimeCompare(got, sum) == 1
 	}, nil
 }

@@ -182,10 +182,12 @@ func (b *Broker) negotiate(fr *protocol.FrameReader, nc net.Conn) (string, error
 		return user, err
 	case protocol.ProtoTLS:
 		// spec 5.2: the in-band TLS upgrade, when configured; then the negotiation starts again inside TLS.
+		// Inside TLS already (the AMQPS port, or a second request after an upgrade) there is nothing to
+		// upgrade: refuse with the header we want rather than agree and then hang up.
 		cfg := b.tlsConfig()
-		if cfg == nil || !b.opts.TLSUpgrade {
+		if _, inTLS := nc.(*tls.Conn); inTLS || cfg == nil || !b.opts.TLSUpgrade {
 			_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoSASL))
-			return "", fmt.Errorf("TLS upgrade requested but not offered on this port")
+			return "", fmt.Errorf("TLS upgrade requested but not offered on this connection")
 		}
 		if _, err := nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoTLS)); err != nil {
 			return "", err
@@ -224,59 +226,65 @@ func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("expected sasl-init, got %T", body)
 	}
-	var user string
-	if init.Mechanism != "ANONYMOUS" && b.auth.limiter.blocked(nc.RemoteAddr()) {
-		// Too many failed logins from this address: refuse without looking at the credentials.
+	peer := nc.RemoteAddr()
+	resp := init.InitialResponse
+	if init.Mechanism == "PLAIN" && resp == nil {
+		// No initial response: ask for it with an empty challenge (RFC 4422 §5).
+		out, _ := protocol.AppendSASLFrame(nil, &protocol.SASLChallenge{Challenge: []byte{}})
+		if _, err := nc.Write(out); err != nil {
+			return "", err
+		}
+		body, err := readSASL(fr)
+		if err != nil {
+			return "", err
+		}
+		r, ok := body.(*protocol.SASLResponse)
+		if !ok {
+			return "", fmt.Errorf("expected sasl-response, got %T", body)
+		}
+		resp = r.Response
+	}
+	// ANONYMOUS checks no credentials, so there is nothing to guess: the limiter leaves it alone.
+	guarded := init.Mechanism != "ANONYMOUS"
+	if guarded && !b.auth.limiter.admit(peer) {
+		// Too many failed logins (or checks under way) from this address: refuse without looking at the
+		// credentials, and log it once per window so a brute-force run cannot flood the log.
 		out, _ = protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: protocol.SASLSysTemp})
 		_, _ = nc.Write(out)
-		b.log.Warn("login refused: too many failed attempts", "peer", peerString(nc.RemoteAddr()))
-		return "", fmt.Errorf("too many failed logins from %s", hostOf(nc.RemoteAddr()))
+		if b.auth.limiter.logRefusal(peer) {
+			b.log.Warn("login refused: too many failed attempts", "peer", peerString(peer), "mechanism", string(init.Mechanism))
+		}
+		return "", fmt.Errorf("too many failed logins from %s", hostOf(peer))
 	}
+	var user string
 	switch init.Mechanism {
 	case "EXTERNAL":
 		if cn == "" {
 			err = fmt.Errorf("EXTERNAL is offered only with a verified client certificate")
 		} else {
-			user, err = b.auth.loginExternal(cn, nc.RemoteAddr())
+			user, err = b.auth.loginExternal(cn, peer)
 		}
 	case "PLAIN":
-		resp := init.InitialResponse
-		if resp == nil {
-			// No initial response: ask for it with an empty challenge (RFC 4422 §5).
-			out, _ := protocol.AppendSASLFrame(nil, &protocol.SASLChallenge{Challenge: []byte{}})
-			if _, err := nc.Write(out); err != nil {
-				return "", err
-			}
-			body, err := readSASL(fr)
-			if err != nil {
-				return "", err
-			}
-			r, ok := body.(*protocol.SASLResponse)
-			if !ok {
-				return "", fmt.Errorf("expected sasl-response, got %T", body)
-			}
-			resp = r.Response
-		}
-		user, err = b.auth.loginPlain(resp, nc.RemoteAddr())
+		user, err = b.auth.loginPlain(resp, peer)
 	case "ANONYMOUS":
-		user, err = b.auth.loginAnonymous(nc.RemoteAddr())
+		user, err = b.auth.loginAnonymous(peer)
 	default:
 		err = fmt.Errorf("mechanism %q is not offered", init.Mechanism)
 	}
 	code := protocol.SASLOk
 	if err != nil {
 		code = protocol.SASLAuth
+	}
+	if guarded {
 		// Counted before the client hears the outcome, so an immediate retry already sees it.
-		if init.Mechanism != "ANONYMOUS" { // nothing to guess there: not what the limiter is for
-			b.auth.limiter.failed(nc.RemoteAddr())
-		}
+		b.auth.limiter.done(peer, err != nil)
 	}
 	out, _ = protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: code})
 	if _, werr := nc.Write(out); werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {
-		b.log.Warn("login failed", "peer", peerString(nc.RemoteAddr()), "mechanism", string(init.Mechanism), "err", err)
+		b.log.Warn("login failed", "peer", peerString(peer), "mechanism", string(init.Mechanism), "err", err)
 		return "", err
 	}
 	return user, nil
@@ -301,6 +309,12 @@ func readSASL(fr *protocol.FrameReader) (protocol.SASLFrameBody, error) {
 func readOpen(fr *protocol.FrameReader) (*protocol.Open, error) {
 	for {
 		f, err := fr.ReadFrame()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// The handshake deadline passed: a limit, like the idle-time-out, not a broker fault.
+			return nil, &protocol.Error{Condition: protocol.ErrResourceLimitExceeded,
+				Description: "no open frame within the handshake timeout"}
+		}
 		if err != nil {
 			return nil, err
 		}

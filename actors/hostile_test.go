@@ -89,7 +89,8 @@ func TestRawManyConnectionsDropped(t *testing.T) {
 }
 
 // FuzzConnection feeds arbitrary bytes to a connection after a valid handshake, over net.Pipe: the
-// broker must never panic, and must leave no goroutine behind once the peer is gone.
+// broker must never panic (no goroutine crash, no supervised actor failure), and must leave no
+// goroutine or actor behind once the peer is gone.
 func FuzzConnection(f *testing.F) {
 	seed := func(ps ...protocol.Performative) []byte {
 		var out []byte
@@ -109,7 +110,7 @@ func FuzzConnection(f *testing.F) {
 	b, err := NewBroker(Options{AMQPAddr: "-", Logger: testLogger()})
 	require.NoError(f, err)
 	f.Cleanup(func() { _ = b.system.Root.StopFuture(b.root).Wait() })
-	base := runtime.NumGoroutine()
+	base, baseActors := liveGoroutines(b), liveActors(b)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		client, server := net.Pipe()
@@ -137,7 +138,12 @@ func FuzzConnection(f *testing.F) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the connection's goroutine did not end after the peer closed")
 		}
-		require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+10 }, 10*time.Second, 5*time.Millisecond,
-			"goroutines leaked: %d, started with %d", runtime.NumGoroutine(), base)
+		require.Eventually(t, func() bool { return liveGoroutines(b) <= base+10 }, 10*time.Second, 5*time.Millisecond,
+			"goroutines leaked: %d, started with %d", liveGoroutines(b), base)
+		// An actor that panics is stopped by its supervisor and the broker lives on, so a panic shows as
+		// a supervised failure, and a connection's actors that outlive it as live actors.
+		require.Zero(t, b.restarts.Load(), "an actor panicked on this input")
+		require.Eventually(t, func() bool { return liveActors(b) <= baseActors }, 10*time.Second, 5*time.Millisecond,
+			"actors leaked: %d, started with %d", liveActors(b), baseActors)
 	})
 }

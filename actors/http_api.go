@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ import (
 // broker user tagged administrator or management (http_api_auth.go). Declarations, deletions, bindings
 // and purges go through the vhost's management operations (vhost_admin.go), the same ones RabbitMQ 4's
 // /management AMQP node uses; reads take snapshots of actor state with *inspect
-// (admin_inspect.go). Errors are JSON: {"error": "not_found", "reason": "queue \"q\" not found"}.
+// (admin_inspect.go); message rates come from the broker's counters (http_api_rates.go). RabbitMQ's
+// channels are AMQP 1.0 sessions (/api/channels). Errors are JSON: {"error": "not_found", "reason":
+// "queue \"q\" not found"}.
 
 // apiAskTimeout bounds every request an HTTP handler makes to an actor.
 const apiAskTimeout = 5 * time.Second
@@ -77,6 +80,7 @@ type apiRouter struct {
 	b      *Broker
 	routes []apiRoute
 	logins *apiLoginCache
+	rates  *apiRates // message rates (http_api_rates.go), passed to handlers in the request context
 }
 
 type apiRoute struct {
@@ -88,7 +92,7 @@ type apiRoute struct {
 
 // registerManagementAPI mounts the HTTP management API on the broker's HTTP listener.
 func (b *Broker) registerManagementAPI(mux *http.ServeMux) {
-	rt := &apiRouter{b: b, logins: newAPILoginCache()}
+	rt := &apiRouter{b: b, logins: newAPILoginCache(), rates: b.startRates()}
 	rt.register()
 	mux.Handle("/api/", rt)
 }
@@ -109,6 +113,10 @@ func (rt *apiRouter) register() {
 	rt.handle("GET /api/connections/{name}", b.apiConnection)
 	rt.handle("DELETE /api/connections/{name}", b.apiCloseConnection)
 	rt.handle("GET /api/connections/{name}/sessions", b.apiSessions)
+	// RabbitMQ's channels are AMQP 1.0 sessions.
+	rt.handle("GET /api/connections/{name}/channels", b.apiSessions)
+	rt.handle("GET /api/channels", b.apiChannels)
+	rt.handle("GET /api/vhosts/{vhost}/channels", b.apiChannels)
 	rt.handle("GET /api/consumers", b.apiConsumers)
 	rt.handle("GET /api/consumers/{vhost}", b.apiConsumers)
 
@@ -203,6 +211,7 @@ func (rt *apiRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.SetPathValue(k, v)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, apiMaxBody)
+		r = r.WithContext(context.WithValue(r.Context(), apiRatesKey{}, rt.rates))
 		reply, err := route.h(r, u)
 		if err != nil {
 			apiWriteError(w, err)

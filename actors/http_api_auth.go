@@ -20,18 +20,29 @@ import (
 // (and "monitoring" and "policymaker", which RabbitMQ defines as management plus more) sees only the
 // virtual hosts it has permissions on, and not users, permissions or definitions. guest is an
 // administrator, as RabbitMQ creates it. What a user may change is then up to its permissions, which
-// the vhost's management operations check (configure to declare and delete, write and read to bind).
+// the vhost's management operations check (configure to declare and delete, write and read to bind;
+// read to get messages, write to publish them). Connections (and their sessions) are RabbitMQ's
+// stricter: administrator and monitoring see all of them; other users see and close their own only.
 
 // apiUser is an authenticated API user.
 type apiUser struct {
 	name  string
 	tags  []string
 	admin bool
+	// monitor: administrator or monitoring, who see every connection; the others see their own only
+	// (RabbitMQ's is_monitor)
+	monitor bool
 	// vhosts a non-administrator may see: those it has permissions on
 	vhosts map[string]bool
 }
 
 func (u *apiUser) canAccess(vhost string) bool { return u.admin || u.vhosts[vhost] }
+
+// seesConnection: a connection is listed for administrators and monitoring users in its vhost, and
+// for its own user.
+func (u *apiUser) seesConnection(h *connHandle) bool {
+	return u.canAccess(h.vname) && (u.monitor || h.user == u.name)
+}
 
 var managementTags = []string{"administrator", "management", "monitoring", "policymaker"}
 
@@ -127,7 +138,8 @@ func (rt *apiRouter) authenticate(r *http.Request) (*apiUser, error) {
 		return nil, apiErrorf(http.StatusForbidden, "user %q is not tagged administrator or management", name)
 	}
 	au := b.auth.users[name]
-	u := &apiUser{name: name, tags: slices.Clone(au.tags), admin: b.auth.hasTag(name, "administrator"), vhosts: map[string]bool{}}
+	u := &apiUser{name: name, tags: slices.Clone(au.tags), admin: b.auth.hasTag(name, "administrator"),
+		monitor: b.auth.hasTag(name, "administrator", "monitoring"), vhosts: map[string]bool{}}
 	for vhost := range au.perms {
 		u.vhosts[vhost] = true
 	}

@@ -1,14 +1,16 @@
 package actors
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 
 	"github.com/warren-mq/warren/protocol"
 )
 
-// Connections, their sessions and links, and consumers: read from the connection, session and link
-// actors with *inspect. A connection is named by its id ("conn-7"), as in Warren's logs.
+// Connections, their sessions (RabbitMQ's channels) and links, and consumers: read from the
+// connection, session and link actors with *inspect. A connection is named by its id ("conn-7"), as in
+// Warren's logs. Who sees which connection: apiUser.seesConnection.
 
 func apiConnJSON(h *connHandle, cv *apiConnView) map[string]any {
 	state := "running"
@@ -30,7 +32,7 @@ func apiConnJSON(h *connHandle, cv *apiConnView) map[string]any {
 func (b *Broker) apiConnections(r *http.Request, u *apiUser) (apiReply, error) {
 	out := []any{}
 	for _, h := range b.apiConns() {
-		if !u.canAccess(h.vname) {
+		if !u.seesConnection(h) {
 			continue
 		}
 		cv, err := b.connView(h)
@@ -45,7 +47,7 @@ func (b *Broker) apiConnections(r *http.Request, u *apiUser) (apiReply, error) {
 // apiConnOf resolves {name} to a live connection the user may see.
 func (b *Broker) apiConnOf(r *http.Request, u *apiUser) (*connHandle, *apiConnView, error) {
 	h := b.apiConnByName(r.PathValue("name"))
-	if h == nil || !u.canAccess(h.vname) {
+	if h == nil || !u.seesConnection(h) {
 		return nil, nil, apiErrorf(http.StatusNotFound, "connection %q not found", r.PathValue("name"))
 	}
 	cv, err := b.connView(h)
@@ -69,6 +71,9 @@ func (b *Broker) apiCloseConnection(r *http.Request, u *apiUser) (apiReply, erro
 	h, _, err := b.apiConnOf(r, u)
 	if err != nil {
 		return apiReply{}, err
+	}
+	if !u.admin && h.user != u.name {
+		return apiReply{}, apiErrorf(http.StatusForbidden, "user %q may close its own connections only", u.name)
 	}
 	reason := r.Header.Get("X-Reason")
 	if reason == "" {
@@ -106,13 +111,37 @@ func apiLinkJSON(ref apiLinkRef, lv *apiLinkView) map[string]any {
 	return out
 }
 
-// apiSessions: GET /api/connections/{name}/sessions lists the connection's sessions (channels) with
-// their windows (spec 2.5.6) and links.
+// apiSessions: GET /api/connections/{name}/sessions (or …/channels) lists the connection's sessions
+// with their windows (spec 2.5.6) and links.
 func (b *Broker) apiSessions(r *http.Request, u *apiUser) (apiReply, error) {
 	h, cv, err := b.apiConnOf(r, u)
 	if err != nil {
 		return apiReply{}, err
 	}
+	return apiOK(b.sessionsJSON(h, cv))
+}
+
+// apiChannels: GET /api/channels[/{vhost}] lists the sessions of every connection the user sees.
+func (b *Broker) apiChannels(r *http.Request, u *apiUser) (apiReply, error) {
+	vhosts, err := b.apiVhostsFor(r, u)
+	if err != nil {
+		return apiReply{}, err
+	}
+	out := []any{}
+	for _, h := range b.apiConns() {
+		if !slices.Contains(vhosts, h.vname) || !u.seesConnection(h) {
+			continue
+		}
+		cv, err := b.connView(h)
+		if err != nil {
+			continue // closed meanwhile
+		}
+		out = append(out, b.sessionsJSON(h, cv)...)
+	}
+	return apiOK(out)
+}
+
+func (b *Broker) sessionsJSON(h *connHandle, cv *apiConnView) []any {
 	out := []any{}
 	for _, s := range cv.sessions {
 		sv, err := b.sessionView(s.pid)
@@ -128,13 +157,15 @@ func (b *Broker) apiSessions(r *http.Request, u *apiUser) (apiReply, error) {
 			links = append(links, apiLinkJSON(l, lv))
 		}
 		out = append(out, map[string]any{
-			"connection": h.id, "channel": s.channel, "out_channel": s.outChannel,
+			"name": fmt.Sprintf("%s (%d)", h.id, s.channel), "connection": h.id, "user": h.user, "vhost": h.vname,
+			"channel": s.channel, "number": s.channel, "out_channel": s.outChannel,
 			"next_incoming_id": sv.nextIncomingID, "incoming_window": sv.incomingWindow,
 			"next_outgoing_id": sv.nextOutgoingID, "remote_incoming_window": sv.remoteIncomingWindow,
 			"unsettled": sv.unsettled, "pending": sv.pending, "links": links,
+			"connection_details": map[string]any{"name": h.id, "peer": h.peer},
 		})
 	}
-	return apiOK(out)
+	return out
 }
 
 // apiConsumers: GET /api/consumers[/{vhost}] lists the links consuming from queues.

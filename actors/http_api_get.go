@@ -32,9 +32,13 @@ type apiGetResult struct {
 }
 
 func (b *Broker) apiGet(r *http.Request, u *apiUser) (apiReply, error) {
-	_, q, _, err := b.apiQueueOf(r, u)
+	v, q, _, err := b.apiQueueOf(r, u)
 	if err != nil {
 		return apiReply{}, err
+	}
+	// Getting messages is consuming (RabbitMQ's basic.get as the user): it needs read on the queue.
+	if perr := b.auth.allowed(u.name, v.name, permRead, "queue", q.name); perr != nil {
+		return apiReply{}, apiErrorf(http.StatusForbidden, "%s", perr.Description)
 	}
 	body, err := apiDecodeBody(r)
 	if err != nil {

@@ -35,8 +35,8 @@ func apiQueueTotals(t *apiTotals) map[string]any {
 	return map[string]any{"messages": t.ready + t.unacked, "messages_ready": t.ready, "messages_unacknowledged": t.unacked}
 }
 
-// apiOverview: GET /api/overview — version, object totals and message totals over the vhosts the user
-// may see.
+// apiOverview: GET /api/overview — version, object totals, message totals and message rates
+// (message_stats) over the vhosts the user may see.
 func (b *Broker) apiOverview(r *http.Request, u *apiUser) (apiReply, error) {
 	names, err := b.apiVhostsFor(r, u)
 	if err != nil {
@@ -56,7 +56,7 @@ func (b *Broker) apiOverview(r *http.Request, u *apiUser) (apiReply, error) {
 	}
 	conns, channels := 0, 0
 	for _, h := range b.apiConns() {
-		if !u.canAccess(h.vname) {
+		if !u.seesConnection(h) {
 			continue
 		}
 		if cv, err := b.connView(h); err == nil {
@@ -76,7 +76,7 @@ func (b *Broker) apiOverview(r *http.Request, u *apiUser) (apiReply, error) {
 		"user": u.name, "vhosts": len(names), "listeners": listeners,
 		"object_totals": map[string]any{"connections": conns, "channels": channels, "exchanges": sum.exchanges,
 			"queues": sum.queues, "consumers": sum.consumers},
-		"queue_totals": apiQueueTotals(sum),
+		"queue_totals": apiQueueTotals(sum), "message_stats": apiRatesOf(r).vhosts(names...),
 	})
 }
 
@@ -94,19 +94,21 @@ func (b *Broker) apiVhosts(r *http.Request, u *apiUser) (apiReply, error) {
 		return apiReply{}, err
 	}
 	totals := b.apiTotalsOf(views)
+	rates := apiRatesOf(r)
 	out := []any{}
 	for _, n := range names {
-		out = append(out, apiVhostJSON(n, totals[n]))
+		out = append(out, apiVhostJSON(n, totals[n], rates))
 	}
 	return apiOK(out)
 }
 
-func apiVhostJSON(name string, t *apiTotals) map[string]any {
+func apiVhostJSON(name string, t *apiTotals, rates apiRateView) map[string]any {
 	out := apiQueueTotals(t)
 	out["name"] = name
 	out["queues"] = t.queues
 	out["exchanges"] = t.exchanges
 	out["consumers"] = t.consumers
+	out["message_stats"] = rates.vhosts(name)
 	return out
 }
 
@@ -119,7 +121,7 @@ func (b *Broker) apiVhost(r *http.Request, u *apiUser) (apiReply, error) {
 	if err != nil {
 		return apiReply{}, err
 	}
-	return apiOK(apiVhostJSON(name, b.apiTotalsOf(views)[name]))
+	return apiOK(apiVhostJSON(name, b.apiTotalsOf(views)[name], apiRatesOf(r)))
 }
 
 func apiTags(tags []string) []string {

@@ -94,6 +94,10 @@ func (b *Broker) apiPublish(r *http.Request, u *apiUser) (apiReply, error) {
 	if _, ok := v.exchange(apiExchangeName(name)); !ok {
 		return apiReply{}, apiErrorf(http.StatusNotFound, "exchange %q not found in virtual host %q", name, vname)
 	}
+	// Publishing needs write on the exchange (RabbitMQ: basic.publish as the user), routed or not.
+	if perr := b.auth.allowed(u.name, vname, permWrite, "exchange", apiExchangeName(name)); perr != nil {
+		return apiReply{}, apiErrorf(http.StatusForbidden, "%s", perr.Description)
+	}
 	var addr string
 	if apiExchangeName(name) == "" {
 		if _, ok := v.queue(key); !ok {

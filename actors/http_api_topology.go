@@ -33,19 +33,21 @@ func (b *Broker) mgmtCall(vhostPID *actor.PID, user, method, path string, body a
 	return r, nil
 }
 
-func apiQueueJSON(vhost string, q apiQueueView, c apiQueueCounts) map[string]any {
+// apiQueueJSON: depth (messages = ready + unacknowledged), consumers and message rates.
+func apiQueueJSON(vhost string, q apiQueueView, c apiQueueCounts, rates apiRateView) map[string]any {
 	return map[string]any{
 		"name": q.name, "vhost": vhost, "type": "classic", "state": "running",
 		"durable": q.durable, "auto_delete": q.autoDelete, "exclusive": q.exclusive, "arguments": apiArgs(q.args),
 		"messages": c.ready + c.unacked, "messages_ready": c.ready, "messages_unacknowledged": c.unacked,
 		"message_bytes_ready": c.readyBytes, "consumers": c.consumers,
+		"message_stats": rates.queue(vhost, q.name),
 	}
 }
 
-func apiExchangeJSON(vhost string, x apiExchangeView) map[string]any {
+func apiExchangeJSON(vhost string, x apiExchangeView, rates apiRateView) map[string]any {
 	return map[string]any{
 		"name": x.name, "vhost": vhost, "type": x.kind, "durable": x.durable, "auto_delete": x.autoDelete,
-		"internal": x.internal, "arguments": apiArgs(x.args),
+		"internal": x.internal, "arguments": apiArgs(x.args), "message_stats": rates.exchange(vhost, x.name),
 	}
 }
 
@@ -67,11 +69,12 @@ func (b *Broker) apiQueues(r *http.Request, u *apiUser) (apiReply, error) {
 		return apiReply{}, err
 	}
 	out := []any{}
+	rates := apiRatesOf(r)
 	for _, v := range views {
 		counts, ok := b.queueCounts(v.queues)
 		for i, q := range v.queues {
 			if ok[i] {
-				out = append(out, apiQueueJSON(v.name, q, counts[i]))
+				out = append(out, apiQueueJSON(v.name, q, counts[i], rates))
 			}
 		}
 	}
@@ -104,7 +107,7 @@ func (b *Broker) apiQueue(r *http.Request, u *apiUser) (apiReply, error) {
 	if !ok[0] {
 		return apiReply{}, apiErrorf(http.StatusNotFound, "queue %q was deleted", q.name)
 	}
-	return apiOK(apiQueueJSON(v.name, q, counts[0]))
+	return apiOK(apiQueueJSON(v.name, q, counts[0], apiRatesOf(r)))
 }
 
 // apiDeclareQueue: PUT /api/queues/{vhost}/{name} {"durable", "auto_delete", "arguments"} → 201 created,
@@ -197,9 +200,10 @@ func (b *Broker) apiExchanges(r *http.Request, u *apiUser) (apiReply, error) {
 		return apiReply{}, err
 	}
 	out := []any{}
+	rates := apiRatesOf(r)
 	for _, v := range views {
 		for _, x := range v.exchanges {
-			out = append(out, apiExchangeJSON(v.name, x))
+			out = append(out, apiExchangeJSON(v.name, x, rates))
 		}
 	}
 	return apiOK(out)
@@ -218,7 +222,7 @@ func (b *Broker) apiExchange(r *http.Request, u *apiUser) (apiReply, error) {
 	if !ok {
 		return apiReply{}, apiErrorf(http.StatusNotFound, "exchange %q not found in virtual host %q", r.PathValue("name"), vname)
 	}
-	return apiOK(apiExchangeJSON(vname, x))
+	return apiOK(apiExchangeJSON(vname, x, apiRatesOf(r)))
 }
 
 // apiDeclareExchange: PUT /api/exchanges/{vhost}/{name} {"type", "durable", "auto_delete", "internal",

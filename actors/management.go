@@ -15,6 +15,10 @@ import (
 // carries message-id, to = the path, subject = the method, reply-to = "$me" and an amqp-value body; the
 // response goes out on the paired receiver's link with subject = the status code, correlation-id = the
 // request's message-id, application-property http:response = "1.1" and an amqp-value body.
+//
+// Pairing (AMQP Link Pair CS01 §2.1, as RabbitMQ 4 checks it): both attaches carry the link property
+// paired = true, which the broker's attaches echo; an attach without it is refused with
+// amqp:invalid-field. Responses are sent settled.
 
 const managementAddress = "/management"
 
@@ -34,9 +38,37 @@ type mgmtDeliver struct{ msg *message }
 
 // --- the request side (client → broker) ---------------------------------------------------------------
 
+// pairedProperties are the link properties of both halves of a pair, echoed in the broker's attaches.
+var pairedProperties = protocol.Map{{Key: protocol.Symbol("paired"), Value: true}}
+
+// checkPaired refuses a /management attach without the link property paired = true.
+func checkPaired(a *protocol.Attach) *protocol.Error {
+	if v, ok := a.Properties.Get(protocol.Symbol("paired")); ok && v == true {
+		return nil
+	}
+	return &protocol.Error{Condition: protocol.ErrInvalidField,
+		Description: "a /management link needs the link property 'paired' set to true (AMQP link pair)"}
+}
+
 func (l *receiverLink) startManagement(ctx actor.Context) {
+	if err := checkPaired(l.peer); err != nil {
+		l.refuse(ctx, protocol.RoleReceiver, err)
+		return
+	}
 	l.mgmt = true
-	l.resolved(ctx, &targetResolved{})
+	l.target = &targetResolved{}
+	l.labels = l.h.b.met.ExchangeLabels(l.h.vname, "")
+	rcv := protocol.RcvFirst
+	if l.rcvSecond {
+		rcv = protocol.RcvSecond
+	}
+	l.writeAttach(&protocol.Attach{
+		Name: l.name, Handle: l.handle, Role: protocol.RoleReceiver,
+		SndSettleMode: l.peer.SndSettleMode, RcvSettleMode: rcv,
+		Source: l.peer.Source, Target: l.peer.Target, MaxMessageSize: l.maxSize,
+		Properties: pairedProperties,
+	})
+	l.grantCredit(ctx)
 }
 
 // managementRequest handles one complete request message.
@@ -55,7 +87,7 @@ func (l *receiverLink) managementRequest(ctx actor.Context, a *assembly) {
 		l.managementRespond(ctx, id, &mgmtResponse{status: 400, body: "a request needs to (the path), subject (the method) and an amqp-value body"})
 		return
 	}
-	req := &mgmtRequest{method: pm.Properties.Subject.V, path: pm.Properties.To.V, body: body, user: l.h.user}
+	req := &mgmtRequest{method: pm.Properties.Subject.V, path: pm.Properties.To.V, body: body, user: l.h.user, conn: l.h.pid}
 	f := ctx.RequestFuture(l.h.vhost, req, defaultAskTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		r, ok := res.(*mgmtResponse)
@@ -117,12 +149,30 @@ func amqpValueBody(m *protocol.Message) (any, error) {
 // --- the response side (broker → client) ---------------------------------------------------------------
 
 func (l *senderLink) startManagement(ctx actor.Context) {
+	if err := checkPaired(l.peer); err != nil {
+		l.refuse(ctx, protocol.RoleSender, err)
+		return
+	}
 	l.mgmt = true
 	l.consuming = true
 	l.pendingAddress = managementAddress
 	l.presettled = true // responses are sent settled, as RabbitMQ's management node does
 	ctx.Send(l.session, &mgmtPair{name: l.name, link: ctx.Self()})
-	l.attached(nil)
+	src := &protocol.Source{}
+	if l.peer.Source != nil {
+		s := *l.peer.Source
+		src = &s
+		src.Filter = nil
+	}
+	src.Address = protocol.Some(managementAddress)
+	l.writeAttach(&protocol.Attach{
+		Name: l.name, Handle: l.handle, Role: protocol.RoleSender,
+		SndSettleMode: protocol.SndSettled, RcvSettleMode: l.peer.RcvSettleMode,
+		Source: src, Target: l.peer.Target,
+		InitialDeliveryCount: protocol.Some(l.deliveryCount),
+		MaxMessageSize:       l.h.b.opts.Limits.MaxMessageSize,
+		Properties:           pairedProperties,
+	})
 }
 
 // flushManagement sends waiting responses while there is credit.

@@ -2,7 +2,9 @@ package actors
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	"github.com/warren-mq/warren/protocol"
 	"github.com/warren-mq/warren/telemetry"
@@ -23,13 +25,28 @@ func (b *Broker) tracing() bool { return b.tel.TracingEnabled }
 
 func messageInfo(m *protocol.Message, key string) telemetry.MessageInfo {
 	info := telemetry.MessageInfo{BodySize: m.BodySpan.End - m.BodySpan.Start, RoutingKey: key}
-	if id := m.Properties.MessageID; id != nil {
-		info.MessageID = fmt.Sprint(id)
-	}
-	if id := m.Properties.CorrelationID; id != nil {
-		info.ConversationID = fmt.Sprint(id)
-	}
+	info.MessageID = messageIDString(m.Properties.MessageID)
+	info.ConversationID = messageIDString(m.Properties.CorrelationID)
 	return info
+}
+
+// messageIDString renders a message-id or correlation-id (spec 3.2.4: ulong, uuid, binary or string)
+// as span attributes show them: a uuid in its canonical 8-4-4-4-12 form, binary in hex; "" for none.
+func messageIDString(id any) string {
+	switch v := id.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case protocol.UUID:
+		h := hex.EncodeToString(v[:])
+		return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	case []byte:
+		return hex.EncodeToString(v)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	}
+	return fmt.Sprint(id)
 }
 
 // spanReceive starts and ends the receive span of a published message: a child of the producer's span
@@ -54,9 +71,24 @@ func (b *Broker) spanHop(parent trace.SpanContext, op, opType, dest string, msg 
 	return span
 }
 
+// hopParent is the span a hop continues: the one its actor message carries or, when the carrier has
+// none (tracing on, every publish gets a receive span, so the context was lost on the way: a message
+// paged to disk and read back, recovered after a restart, or refused by a full queue before it had an
+// enqueue span), the producer's own context in the message itself, so the hop still joins the
+// producer's trace. Without either it stays invalid and the hop records nothing.
+func hopParent(sc trace.SpanContext, msg *message) trace.SpanContext {
+	if sc.IsValid() || msg == nil {
+		return sc
+	}
+	return trace.SpanContextFromContext(telemetry.Extract(bg, msg.m.MessageAnnotations, msg.m.ApplicationProperties))
+}
+
 // spanChild starts and ends a child span and returns its context (or parent's when tracing is off).
 func (b *Broker) spanChild(parent trace.SpanContext, op, opType, dest string, msg *message, attrs ...attribute.KeyValue) trace.SpanContext {
-	if !b.tracing() || !parent.IsSampled() {
+	if !b.tracing() {
+		return parent
+	}
+	if parent = hopParent(parent, msg); !parent.IsSampled() {
 		return parent // an unsampled trace gets no broker spans: its context passes through unchanged
 	}
 	span := b.spanHop(parent, op, opType, dest, msg)
@@ -77,7 +109,10 @@ func deliveryAnnotations(msg *message, deliver trace.SpanContext) protocol.Map {
 
 // spanEvent records an instantaneous hop (dead-lettering, expiry) as a short span in the trace.
 func (b *Broker) spanEvent(parent trace.SpanContext, op, dest string, msg *message, reason string) {
-	if !b.tracing() || !parent.IsSampled() {
+	if !b.tracing() {
+		return
+	}
+	if parent = hopParent(parent, msg); !parent.IsSampled() {
 		return
 	}
 	span := b.spanHop(parent, op, telemetry.OpProcess, dest, msg)

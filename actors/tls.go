@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,9 +16,41 @@ import (
 // handshake, so ReloadTLS (SIGHUP, or the file watch) swaps it without a restart.
 type tlsState struct {
 	certFile, keyFile, caFile string
+	mu                        sync.Mutex // serialises reloads (SIGHUP and the watch) and guards files
 	cert                      atomic.Pointer[tls.Certificate]
 	cfg                       *tls.Config
-	modTime                   time.Time
+	// files is what the certificate and key files looked like at the last (re)load; the watch reloads
+	// when either differs, so a renewed pair, a rolled-back older one or a swapped symlink all count.
+	files      [2]fileStamp
+	watchEvery time.Duration
+}
+
+// fileStamp is what the watch compares: any change of modification time or size is a new file.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func stampOf(name string) fileStamp {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{mod: fi.ModTime(), size: fi.Size()}
+}
+
+func (t *tlsState) stamps() [2]fileStamp {
+	return [2]fileStamp{stampOf(t.certFile), stampOf(t.keyFile)}
+}
+
+func (t *tlsState) filesChanged() bool {
+	now := t.stamps()
+	for i, s := range now {
+		if !s.mod.Equal(t.files[i].mod) || s.size != t.files[i].size {
+			return true
+		}
+	}
+	return false
 }
 
 // errUpgradeTLS ends the plain negotiation when the client asked for the in-band TLS upgrade.
@@ -36,7 +69,7 @@ func newTLSState(o Options) (*tlsState, error) {
 	if o.TLSCert == "" || o.TLSKey == "" {
 		return nil, fmt.Errorf("TLS needs both --tls-cert and --tls-key")
 	}
-	t := &tlsState{certFile: o.TLSCert, keyFile: o.TLSKey, caFile: o.TLSCA}
+	t := &tlsState{certFile: o.TLSCert, keyFile: o.TLSKey, caFile: o.TLSCA, watchEvery: certWatchEvery}
 	if err := t.reload(); err != nil {
 		return nil, err
 	}
@@ -63,15 +96,16 @@ func newTLSState(o Options) (*tlsState, error) {
 	return t, nil
 }
 
+// reload loads the pair; on failure (a half-written renewal, a key that does not match yet) the old
+// certificate stays, and the file stamps are not updated, so the watch tries again at its next tick.
 func (t *tlsState) reload() error {
+	st := t.stamps()
 	cert, err := tls.LoadX509KeyPair(t.certFile, t.keyFile)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
 	t.cert.Store(&cert)
-	if fi, err := os.Stat(t.certFile); err == nil {
-		t.modTime = fi.ModTime()
-	}
+	t.files = st
 	return nil
 }
 
@@ -89,7 +123,10 @@ func (b *Broker) ReloadTLS() error {
 	if b.tls == nil {
 		return fmt.Errorf("TLS is not configured")
 	}
-	if err := b.tls.reload(); err != nil {
+	b.tls.mu.Lock()
+	err := b.tls.reload()
+	b.tls.mu.Unlock()
+	if err != nil {
 		b.log.Error("TLS reload failed; keeping the old certificate", "err", err)
 		return err
 	}
@@ -97,8 +134,10 @@ func (b *Broker) ReloadTLS() error {
 	return nil
 }
 
+// watchCertificate reloads the pair when the certificate or the key file changes. It runs on its own
+// goroutine; reload and the file stamps are touched only here and by ReloadTLS.
 func (b *Broker) watchCertificate() {
-	t := time.NewTicker(certWatchEvery)
+	t := time.NewTicker(b.tls.watchEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -106,7 +145,10 @@ func (b *Broker) watchCertificate() {
 			return
 		case <-t.C:
 		}
-		if fi, err := os.Stat(b.tls.certFile); err == nil && fi.ModTime().After(b.tls.modTime) {
+		b.tls.mu.Lock()
+		changed := b.tls.filesChanged()
+		b.tls.mu.Unlock()
+		if changed {
 			_ = b.ReloadTLS()
 		}
 	}

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/actors/routing"
@@ -17,13 +20,16 @@ import (
 
 // Management operations of a vhost, in the shape of RabbitMQ 4's HTTP-over-AMQP management node: a
 // method, a path and an AMQP-value body in; a status code and an AMQP-value body out. The /management
-// link pair (management.go) and, later, the HTTP API call these.
+// link pair (management.go) and the HTTP API (http_api_topology.go, http_api_bindings.go) call these.
 
 type mgmtRequest struct {
 	method string
 	path   string
 	body   any
 	user   string // whose permissions apply (RabbitMQ's: configure to declare/delete, write/read to bind)
+	// conn is the requesting connection over AMQP: it owns the exclusive queues it declares (deleted
+	// when it closes, as RabbitMQ's owner). nil over HTTP, which cannot declare exclusive queues.
+	conn *actor.PID
 }
 
 type mgmtResponse struct {
@@ -43,7 +49,8 @@ func mgmtErr(status int, format string, a ...any) *mgmtResponse {
 }
 
 // management answers one request; replies go to the sender of the request (directly, or after asking a
-// queue for its counts).
+// queue for its counts). The checks follow RabbitMQ 4's rabbit_amqp_management: a malformed body or name
+// is 400, the default exchange and new amq.* names are 403, then the user's permissions (403).
 func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 	reply := ctx.Sender()
 	respond := func(res *mgmtResponse) { ctx.Send(reply, res) }
@@ -58,21 +65,12 @@ func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 		}
 		segs[i] = d
 	}
-	deny := func(kind permKind, resKind, name string) bool {
-		if err := v.b.auth.allowed(r.user, v.name, kind, resKind, name); err != nil {
-			respond(mgmtErr(403, "%s", err.Description))
-			return true
-		}
-		return false
-	}
 	switch {
 	case len(segs) == 2 && segs[0] == "queues":
-		if r.method != "GET" && deny(permConfigure, "queue", segs[1]) {
-			return
-		}
-		v.mgmtQueue(ctx, r.method, segs[1], r.body, respond)
+		v.mgmtQueue(ctx, r, segs[1], respond)
 	case len(segs) == 3 && segs[0] == "queues" && segs[2] == "messages" && r.method == "DELETE":
-		if deny(permRead, "queue", segs[1]) {
+		if denied := v.denied(r.user, permRead, "queue", segs[1]); denied != nil {
+			respond(denied)
 			return
 		}
 		q := v.queues[segs[1]]
@@ -84,10 +82,7 @@ func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 			return &mgmtResponse{status: 200, body: protocol.Map{{Key: "message_count", Value: uint64(s.messages)}}}
 		}, respond)
 	case len(segs) == 2 && segs[0] == "exchanges":
-		if deny(permConfigure, "exchange", segs[1]) {
-			return
-		}
-		respond(v.mgmtExchange(ctx, r.method, segs[1], r.body))
+		respond(v.mgmtExchange(ctx, r, segs[1]))
 	case len(segs) == 1 && segs[0] == "bindings" && r.method == "POST":
 		respond(v.mgmtBind(ctx, r.body, r.user))
 	case len(segs) == 1 && segs[0] == "bindings" && r.method == "GET":
@@ -97,6 +92,22 @@ func (v *vhost) management(ctx actor.Context, r *mgmtRequest) {
 	default:
 		respond(mgmtErr(404, "no operation %s %s", r.method, r.path))
 	}
+}
+
+// denied checks one permission of user in this vhost: nil when granted, else a 403.
+func (v *vhost) denied(user string, kind permKind, resKind, name string) *mgmtResponse {
+	if err := v.b.auth.allowed(user, v.name, kind, resKind, name); err != nil {
+		return mgmtErr(403, "%s", err.Description)
+	}
+	return nil
+}
+
+// badName refuses names with line breaks (RabbitMQ's prohibit_cr_lf).
+func badName(kind, name string) *mgmtResponse {
+	if strings.ContainsAny(name, "\r\n") {
+		return mgmtErr(400, "bad %s name %q: line feed and carriage return characters are not allowed", kind, name)
+	}
+	return nil
 }
 
 // askQueue asks a queue for its counts without blocking the vhost (PROTOACTOR.md: no futures waited
@@ -113,23 +124,83 @@ func (v *vhost) askQueue(ctx actor.Context, pid *actor.PID, msg any, build func(
 	})
 }
 
+// nodeName names this broker as RabbitMQ names a node ("rabbit@host"): a queue's leader and replicas.
+var nodeName = sync.OnceValue(func() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return "warren@" + host
+})
+
+// queueInfo is the body of GET and PUT /queues/{q}, with RabbitMQ's field types (message_count ulong,
+// consumer_count uint). leader and replicas (an array of strings) are what RabbitMQ sends for a classic
+// queue: its node. RabbitMQ's Go and .NET clients read replicas unconditionally.
 func (v *vhost) queueInfo(q *queueInfo, s *queueStatsReply) protocol.Map {
 	args := protocol.Map{}
-	for k, a := range q.spec.args {
-		args = append(args, protocol.MapEntry{Key: k, Value: a})
+	for _, k := range slices.Sorted(maps.Keys(q.spec.args)) {
+		args = append(args, protocol.MapEntry{Key: k, Value: q.spec.args[k]})
 	}
 	return protocol.Map{
 		{Key: "name", Value: q.spec.name}, {Key: "vhost", Value: v.name},
 		{Key: "durable", Value: q.spec.durable}, {Key: "auto_delete", Value: q.spec.autoDelete},
 		{Key: "exclusive", Value: q.spec.exclusive}, {Key: "type", Value: "classic"},
 		{Key: "arguments", Value: args},
+		{Key: "leader", Value: nodeName()}, {Key: "replicas", Value: []string{nodeName()}},
 		{Key: "message_count", Value: uint64(s.messages)}, {Key: "consumer_count", Value: uint32(s.consumers)},
 	}
 }
 
-func (v *vhost) mgmtQueue(ctx actor.Context, method, name string, body any, respond func(*mgmtResponse)) {
+// mgmtFields walks a request body: every field must be one of set's, of the type its setter takes
+// (RabbitMQ answers 400 "bad queue property" otherwise). A null body has no fields.
+func mgmtFields(body any, what string, set map[string]func(any) bool) *mgmtResponse {
+	if body == nil {
+		return nil
+	}
+	m, ok := body.(protocol.Map)
+	if !ok {
+		return mgmtErr(400, "the body must be a map, not %T", body)
+	}
+	for _, e := range m {
+		k, isString := e.Key.(string)
+		f := set[k]
+		if !isString || f == nil {
+			return mgmtErr(400, "bad %s field %v", what, e.Key)
+		}
+		if !f(e.Value) {
+			return mgmtErr(400, "bad %s field %s: %v (%T)", what, k, e.Value, e.Value)
+		}
+	}
+	return nil
+}
+
+func boolField(p *bool) func(any) bool {
+	return func(v any) bool {
+		b, ok := v.(bool)
+		*p = b
+		return ok
+	}
+}
+
+func stringField(p *string, set *bool) func(any) bool {
+	return func(v any) bool {
+		s, ok := v.(string)
+		*p, *set = s, ok
+		return ok
+	}
+}
+
+func argsField(p *map[string]any) func(any) bool {
+	return func(v any) bool {
+		args, err := mapArgs(protocol.Map{{Key: "arguments", Value: v}}, "arguments")
+		*p = args
+		return err == nil
+	}
+}
+
+func (v *vhost) mgmtQueue(ctx actor.Context, r *mgmtRequest, name string, respond func(*mgmtResponse)) {
 	q := v.queues[name]
-	switch method {
+	switch r.method {
 	case "GET":
 		if q == nil {
 			respond(mgmtErr(404, "queue %q not found", name))
@@ -139,21 +210,34 @@ func (v *vhost) mgmtQueue(ctx actor.Context, method, name string, body any, resp
 			return &mgmtResponse{status: 200, body: v.queueInfo(q, s)}
 		}, respond)
 	case "PUT":
+		durable, autoDelete, exclusive := true, false, false
+		var args map[string]any
+		if bad := mgmtFields(r.body, "queue", map[string]func(any) bool{"durable": boolField(&durable),
+			"auto_delete": boolField(&autoDelete), "exclusive": boolField(&exclusive), "arguments": argsField(&args)}); bad != nil {
+			respond(bad)
+			return
+		}
+		if name == "" {
+			respond(mgmtErr(400, "declare queue with empty name not allowed"))
+			return
+		}
+		if bad := badName("queue", name); bad != nil {
+			respond(bad)
+			return
+		}
 		if strings.HasPrefix(name, "amq.") {
-			respond(mgmtErr(403, "queue names starting with amq. are reserved"))
+			respond(mgmtErr(403, "queue %q starts with reserved prefix 'amq.'", name))
 			return
 		}
-		m, ok := body.(protocol.Map)
-		if body != nil && !ok {
-			respond(mgmtErr(400, "the body must be a map"))
+		if denied := v.denied(r.user, permConfigure, "queue", name); denied != nil {
+			respond(denied)
 			return
 		}
-		args, err := mapArgs(m, "arguments")
-		if err != nil {
-			respond(mgmtErr(400, "%v", err))
+		if exclusive && r.conn == nil {
+			respond(mgmtErr(400, "an exclusive queue belongs to a connection: declare it over AMQP"))
 			return
 		}
-		spec, perr := queueSpecFrom(name, mapBool(m, "durable", true), mapBool(m, "auto_delete", false), mapBool(m, "exclusive", false), args)
+		spec, perr := queueSpecFrom(name, durable, autoDelete, exclusive, args)
 		if perr != nil {
 			respond(mgmtErr(400, "%s", perr.Description))
 			return
@@ -165,14 +249,44 @@ func (v *vhost) mgmtQueue(ctx actor.Context, method, name string, body any, resp
 				return
 			}
 			status = 200
-		} else if q, perr = v.declareQueue(ctx, spec); perr != nil {
-			respond(mgmtErr(409, "%s", perr.Description))
-			return
+		} else {
+			if spec.hasDLX { // RabbitMQ: dead-lettering reads from the queue and writes to its exchange
+				if denied := v.denied(r.user, permRead, "queue", name); denied != nil {
+					respond(denied)
+					return
+				}
+				if denied := v.denied(r.user, permWrite, "exchange", spec.dlx); denied != nil {
+					respond(denied)
+					return
+				}
+			}
+			if q, perr = v.declareQueue(ctx, spec); perr != nil {
+				switch perr.Condition {
+				case protocol.ErrResourceLimitExceeded:
+					respond(mgmtErr(403, "%s", perr.Description))
+				case protocol.ErrPreconditionFailed:
+					respond(mgmtErr(409, "%s", perr.Description))
+				default:
+					respond(mgmtErr(500, "%s", perr.Description))
+				}
+				return
+			}
+			if exclusive {
+				ctx.Send(r.conn, &ownExclusive{queue: name}) // deleted when that connection closes
+			}
 		}
 		v.askQueue(ctx, q.pid, &queueStats{}, func(s *queueStatsReply) *mgmtResponse {
 			return &mgmtResponse{status: status, body: v.queueInfo(q, s)}
 		}, respond)
 	case "DELETE":
+		if bad := badName("queue", name); bad != nil {
+			respond(bad)
+			return
+		}
+		if denied := v.denied(r.user, permConfigure, "queue", name); denied != nil {
+			respond(denied)
+			return
+		}
 		if q == nil {
 			respond(&mgmtResponse{status: 200, body: protocol.Map{{Key: "message_count", Value: uint64(0)}}})
 			return
@@ -182,42 +296,64 @@ func (v *vhost) mgmtQueue(ctx actor.Context, method, name string, body any, resp
 			return &mgmtResponse{status: 200, body: protocol.Map{{Key: "message_count", Value: uint64(s.messages)}}}
 		}, respond)
 	default:
-		respond(mgmtErr(405, "method %s not allowed on a queue", method))
+		respond(mgmtErr(405, "method %s not allowed on a queue", r.method))
 	}
 }
 
-func (v *vhost) mgmtExchange(ctx actor.Context, method, name string, body any) *mgmtResponse {
-	if name == "" || strings.HasPrefix(name, "amq.") {
-		return mgmtErr(403, "exchange %q is predeclared and cannot be declared or deleted", name)
-	}
-	switch method {
+// mgmtExchange declares or deletes an exchange. The default exchange is refused (403); an existing
+// exchange, the predeclared amq.* included, is checked for equivalence (204 or 409), as RabbitMQ does;
+// a new name starting with amq. is refused (403).
+func (v *vhost) mgmtExchange(ctx actor.Context, r *mgmtRequest, name string) *mgmtResponse {
+	switch r.method {
 	case "PUT":
-		m, ok := body.(protocol.Map)
-		if body != nil && !ok {
-			return mgmtErr(400, "the body must be a map")
+		kind, durable, autoDelete, internal := "direct", true, false, false
+		var hasKind bool
+		var args map[string]any
+		if bad := mgmtFields(r.body, "exchange", map[string]func(any) bool{"type": stringField(&kind, &hasKind),
+			"durable": boolField(&durable), "auto_delete": boolField(&autoDelete), "internal": boolField(&internal),
+			"arguments": argsField(&args)}); bad != nil {
+			return bad
 		}
-		kind := "direct"
-		if t, ok := m.Get("type"); ok {
-			if kind, ok = t.(string); !ok {
-				return mgmtErr(400, "type must be a string")
+		if name == "" {
+			return mgmtErr(403, "operation not permitted on the default exchange")
+		}
+		if denied := v.denied(r.user, permConfigure, "exchange", name); denied != nil {
+			return denied
+		}
+		if x := v.exchanges[name]; x != nil {
+			if x.kind != kind || x.durable != durable || x.autoDel != autoDelete || x.internal != internal {
+				return mgmtErr(409, "exchange %q exists as type %s (durable=%t, auto_delete=%t, internal=%t)",
+					name, x.kind, x.durable, x.autoDel, x.internal)
 			}
+			return &mgmtResponse{status: 204}
 		}
-		args, err := mapArgs(m, "arguments")
-		if err != nil {
-			return mgmtErr(400, "%v", err)
+		if bad := badName("exchange", name); bad != nil {
+			return bad
 		}
-		if perr := v.declareExchange(ctx, name, kind, mapBool(m, "durable", true), mapBool(m, "auto_delete", false), mapBool(m, "internal", false), args); perr != nil {
-			if perr.Condition == protocol.ErrNotImplemented {
-				return mgmtErr(400, "%s", perr.Description)
+		if strings.HasPrefix(name, "amq.") {
+			return mgmtErr(403, "exchange %q starts with reserved prefix 'amq.'", name)
+		}
+		if perr := v.declareExchange(ctx, name, kind, durable, autoDelete, internal, args); perr != nil {
+			if perr.Condition == protocol.ErrPreconditionFailed {
+				return mgmtErr(409, "%s", perr.Description)
 			}
-			return mgmtErr(409, "%s", perr.Description)
+			return mgmtErr(400, "%s", perr.Description)
 		}
 		return &mgmtResponse{status: 204}
 	case "DELETE":
+		if bad := badName("exchange", name); bad != nil {
+			return bad
+		}
+		if name == "" || strings.HasPrefix(name, "amq.") {
+			return mgmtErr(403, "exchange %q is predeclared and cannot be deleted", name)
+		}
+		if denied := v.denied(r.user, permConfigure, "exchange", name); denied != nil {
+			return denied
+		}
 		v.deleteExchange(ctx, name)
 		return &mgmtResponse{status: 204}
 	}
-	return mgmtErr(405, "method %s not allowed on an exchange", method)
+	return mgmtErr(405, "method %s not allowed on an exchange", r.method)
 }
 
 // deleteExchange removes an exchange and every binding from or to it. The actor stays a while as a
@@ -250,44 +386,54 @@ func (v *vhost) deleteExchange(ctx actor.Context, name string) {
 	}
 }
 
-// bindAllowed: binding needs write on the destination and read on the source (RabbitMQ).
-func (v *vhost) bindAllowed(user, src string, dest routing.Destination) *mgmtResponse {
+// bindingChecks are RabbitMQ's binding_checks, made before a binding is added or removed (whether or
+// not it exists): neither end may be the default exchange (403) or have a line break in its name (400);
+// the user needs write on the destination and read on the source (403).
+func (v *vhost) bindingChecks(user, src string, dest routing.Destination) *mgmtResponse {
 	kind := "queue"
 	if dest.Exchange {
 		kind = "exchange"
 	}
-	if err := v.b.auth.allowed(user, v.name, permWrite, kind, dest.Name); err != nil {
-		return mgmtErr(403, "%s", err.Description)
+	if src == "" || (dest.Exchange && dest.Name == "") {
+		return mgmtErr(403, "operation not permitted on the default exchange")
 	}
-	if err := v.b.auth.allowed(user, v.name, permRead, "exchange", src); err != nil {
-		return mgmtErr(403, "%s", err.Description)
+	if bad := badName("exchange", src); bad != nil {
+		return bad
 	}
-	return nil
+	if bad := badName(kind, dest.Name); bad != nil {
+		return bad
+	}
+	if denied := v.denied(user, permWrite, kind, dest.Name); denied != nil {
+		return denied
+	}
+	return v.denied(user, permRead, "exchange", src)
 }
 
 func (v *vhost) mgmtBind(ctx actor.Context, body any, user string) *mgmtResponse {
-	m, ok := body.(protocol.Map)
-	if !ok {
+	if _, ok := body.(protocol.Map); !ok {
 		return mgmtErr(400, "the body must be a map")
 	}
-	src, _ := mapString(m, "source")
-	key, _ := mapString(m, "binding_key")
-	args, err := mapArgs(m, "arguments")
-	if err != nil {
-		return mgmtErr(400, "%v", err)
+	var src, key, dq, dx string
+	var hasSrc, hasKey, hasDQ, hasDX bool
+	var args map[string]any
+	if bad := mgmtFields(body, "binding", map[string]func(any) bool{"source": stringField(&src, &hasSrc),
+		"binding_key": stringField(&key, &hasKey), "destination_queue": stringField(&dq, &hasDQ),
+		"destination_exchange": stringField(&dx, &hasDX), "arguments": argsField(&args)}); bad != nil {
+		return bad
+	}
+	if !hasSrc {
+		return mgmtErr(400, "source is required")
 	}
 	var dest routing.Destination
-	if q, ok := mapString(m, "destination_queue"); ok {
-		dest = routing.Destination{Name: q}
-	} else if x, ok := mapString(m, "destination_exchange"); ok {
-		dest = routing.Destination{Exchange: true, Name: x}
-	} else {
+	switch {
+	case hasDQ:
+		dest = routing.Destination{Name: dq}
+	case hasDX:
+		dest = routing.Destination{Exchange: true, Name: dx}
+	default:
 		return mgmtErr(400, "destination_queue or destination_exchange is required")
 	}
-	if src == "" {
-		return mgmtErr(403, "the default exchange cannot be bound to explicitly")
-	}
-	if denied := v.bindAllowed(user, src, dest); denied != nil {
+	if denied := v.bindingChecks(user, src, dest); denied != nil {
 		return denied
 	}
 	if perr := v.bind(ctx, src, routing.Binding{Destination: dest, Key: key, Args: args}); perr != nil {
@@ -335,8 +481,11 @@ func (v *vhost) bindingInfo(b bindingInfo) protocol.Map {
 	for k, a := range b.b.Args {
 		args = append(args, protocol.MapEntry{Key: k, Value: a})
 	}
+	// RabbitMQ names the destination destination_queue or destination_exchange; destination and
+	// destination_type are the HTTP API's names.
 	return protocol.Map{
 		{Key: "source", Value: b.source}, {Key: "vhost", Value: v.name},
+		{Key: "destination_" + dtype, Value: b.b.Destination.Name},
 		{Key: "destination", Value: b.b.Destination.Name}, {Key: "destination_type", Value: dtype},
 		{Key: "binding_key", Value: b.b.Key}, {Key: "arguments", Value: args},
 		{Key: "location", Value: bindingLocation(b)},
@@ -366,6 +515,9 @@ func argsHash(args map[string]any) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
+// mgmtUnbind deletes the binding at a location (src=S;dstq=Q|dste=X;key=K;args=H). It is idempotent,
+// as RabbitMQ's: 204 whether or not the binding was there, once the location parses (400) and the
+// binding checks pass (403).
 func (v *vhost) mgmtUnbind(ctx actor.Context, spec string, user string) *mgmtResponse {
 	parts := map[string]string{}
 	for _, p := range strings.Split(spec, ";") {
@@ -377,23 +529,28 @@ func (v *vhost) mgmtUnbind(ctx actor.Context, spec string, user string) *mgmtRes
 		if err != nil {
 			return mgmtErr(400, "binding path part %q is not percent-encoded correctly", p)
 		}
+		if _, dup := parts[k]; dup {
+			return mgmtErr(400, "binding path part %q appears twice", k)
+		}
 		parts[k] = d
 	}
-	matches := func(b bindingInfo) bool {
-		return b.source == parts["src"] && b.b.Key == parts["key"] && argsHash(b.b.Args) == parts["args"] &&
-			((!b.b.Destination.Exchange && b.b.Destination.Name == parts["dstq"] && parts["dstq"] != "") ||
-				(b.b.Destination.Exchange && b.b.Destination.Name == parts["dste"] && parts["dste"] != ""))
+	_, hasQ := parts["dstq"]
+	_, hasX := parts["dste"]
+	_, hasKey := parts["key"]
+	_, hasArgs := parts["args"]
+	if _, hasSrc := parts["src"]; !hasSrc || hasQ == hasX || !hasKey || !hasArgs || len(parts) != 4 {
+		return mgmtErr(400, "bad binding path segment %q: want src=S;dstq=Q (or dste=X);key=K;args=H", spec)
 	}
-	for _, b := range v.bindings { // permissions first: nothing changes when one is missing
-		if matches(b) {
-			if denied := v.bindAllowed(user, b.source, b.b.Destination); denied != nil {
-				return denied
-			}
-		}
+	dest := routing.Destination{Name: parts["dstq"]}
+	if hasX {
+		dest = routing.Destination{Exchange: true, Name: parts["dste"]}
+	}
+	if denied := v.bindingChecks(user, parts["src"], dest); denied != nil {
+		return denied
 	}
 	kept := v.bindings[:0]
 	for _, b := range v.bindings {
-		if matches(b) {
+		if b.source == parts["src"] && b.b.Destination == dest && b.b.Key == parts["key"] && argsHash(b.b.Args) == parts["args"] {
 			if x := v.exchanges[b.source]; x != nil {
 				ctx.Send(x.pid, &removeBinding{b: b.b})
 			}
@@ -403,25 +560,7 @@ func (v *vhost) mgmtUnbind(ctx actor.Context, spec string, user string) *mgmtRes
 		kept = append(kept, b)
 	}
 	v.bindings = kept
-	return &mgmtResponse{status: 204} // idempotent, as RabbitMQ
-}
-
-func mapBool(m protocol.Map, key string, def bool) bool {
-	if v, ok := m.Get(key); ok {
-		if b, ok := v.(bool); ok {
-			return b
-		}
-	}
-	return def
-}
-
-func mapString(m protocol.Map, key string) (string, bool) {
-	v, ok := m.Get(key)
-	if !ok {
-		return "", false
-	}
-	s, ok := v.(string)
-	return s, ok
+	return &mgmtResponse{status: 204}
 }
 
 // mapArgs reads an arguments map (string or symbol keys) into Go form.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 )
 
 // commandOrder lists the commands as the usage shows them.
@@ -72,6 +73,7 @@ func cmdStatus(e *env, pos []string) error {
 		Listeners []map[string]any `json:"listeners"`
 		Objects   map[string]any   `json:"object_totals"`
 		Messages  map[string]any   `json:"queue_totals"`
+		Stats     map[string]any   `json:"message_stats"`
 	}
 	if err := json.Unmarshal(data, &ov); err != nil {
 		return fmt.Errorf("the overview is not what warrenctl expects: %w", err)
@@ -87,7 +89,20 @@ func cmdStatus(e *env, pos []string) error {
 	for _, k := range []string{"messages", "messages_ready", "messages_unacknowledged"} {
 		fmt.Fprintf(w, "%-24s %s\n", k+":", cell(ov.Messages[k]))
 	}
+	// Message counts since the broker started, with the rate over its last sampling interval.
+	for _, k := range []string{"publish", "deliver_get", "ack", "redeliver", "reject", "drop_unroutable"} {
+		if n, ok := ov.Stats[k]; ok {
+			fmt.Fprintf(w, "%-24s %s (%s/s)\n", k+":", cell(n), rate(ov.Stats[k+"_details"]))
+		}
+	}
 	return nil
+}
+
+// rate renders a message_stats "…_details" object's rate with one decimal.
+func rate(details any) string {
+	d, _ := details.(map[string]any)
+	r, _ := d["rate"].(float64)
+	return strconv.FormatFloat(r, 'f', 1, 64)
 }
 
 // lister names an API list and its table columns.

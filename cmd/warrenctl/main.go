@@ -24,7 +24,7 @@ func main() {
 const usage = `usage: warrenctl [global flags] COMMAND [ARGS] [flags]
 
 commands:
-  status                                   broker version, listeners and totals
+  status                                   broker version, listeners, totals and message rates
   list queues|exchanges|bindings|connections|consumers|vhosts|users
   declare queue NAME [--durable=true] [--auto-delete] [--arg k=v ...]
   declare exchange NAME --type direct|fanout|topic|headers [--durable=true] [--auto-delete] [--internal] [--arg k=v ...]

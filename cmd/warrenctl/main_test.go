@@ -107,9 +107,12 @@ func TestStatusAndAuth(t *testing.T) {
 	assert.Contains(t, out, "Warren "+actors.Version+" (as guest)")
 	assert.Contains(t, out, "listening: amqp on "+b.Addr().String())
 	assert.Contains(t, out, "queues:")
+	assert.Contains(t, out, "publish:                 0 (0.0/s)", "message counts and rates")
+	assert.Contains(t, out, "ack:                     0 (0.0/s)")
 	var ov map[string]any
 	require.NoError(t, json.Unmarshal([]byte(c.ok("status", "--json")), &ov))
 	assert.Equal(t, "Warren", ov["product_name"])
+	assert.Contains(t, ov, "message_stats")
 	// Wrong credentials: exit 1 with the server's reason.
 	assert.Contains(t, c.fails(1, "--password", "wrong", "status"), "HTTP 401")
 }

@@ -23,8 +23,26 @@ import (
 	"github.com/warren-mq/warren/telemetry"
 )
 
-// jaegerBinEnv names the Jaeger v2 binary the end-to-end test runs; /tmp/jaeger when unset.
+// jaegerBinEnv names the Jaeger v2 binary the end-to-end test runs; when unset, the test runs
+// /tmp/jaeger (where the README builds it) or else a jaeger found on PATH.
 const jaegerBinEnv = "WARREN_JAEGER_BIN"
+
+// jaegerBin returns the Jaeger binary to run, or why there is none.
+func jaegerBin() (string, error) {
+	if bin := os.Getenv(jaegerBinEnv); bin != "" {
+		_, err := os.Stat(bin)
+		return bin, err
+	}
+	const built = "/tmp/jaeger"
+	_, err := os.Stat(built)
+	if err == nil {
+		return built, nil
+	}
+	if bin, lookErr := exec.LookPath("jaeger"); lookErr == nil {
+		return bin, nil
+	}
+	return built, fmt.Errorf("%w, and no jaeger on PATH", err)
+}
 
 // jaegerConfig is ../shared/jaeger/jaeger-loopback.yaml with every port given: in-memory storage,
 // OTLP in, query API out, nothing beyond loopback.
@@ -81,14 +99,11 @@ type jaeger struct{ otlpHTTP, query string }
 // skips the test: the span-recorder test in example_test.go checks the same tree without one.
 func startJaeger(t *testing.T) jaeger {
 	t.Helper()
-	bin := os.Getenv(jaegerBinEnv)
-	if bin == "" {
-		bin = "/tmp/jaeger"
-	}
-	if _, err := os.Stat(bin); err != nil {
+	bin, err := jaegerBin()
+	if err != nil {
 		t.Skipf("no Jaeger binary at %s (%v): build one with ../shared/jaeger/build-jaeger.sh /tmp/jaeger "+
-			"(4–8 minutes the first time) or set %s; TestTraceJoinsProducerBrokerAndConsumer checks the same "+
-			"span tree without Jaeger", bin, err, jaegerBinEnv)
+			"(4–8 minutes the first time) or set %s to one; TestTraceJoinsProducerBrokerAndConsumer checks the "+
+			"same span tree without Jaeger", bin, err, jaegerBinEnv)
 	}
 	ports := freePorts(t, 5)
 	cfg := filepath.Join(t.TempDir(), "jaeger.yaml")
