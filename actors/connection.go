@@ -91,9 +91,9 @@ func (c *connection) Receive(ctx actor.Context) {
 			}
 		}
 	case *actor.Started:
-		c.h.b.met.Connections.Add(bg, 1)
+		c.h.b.met.OpenConnections.Add(1)
 	case *actor.Stopped:
-		c.h.b.met.Connections.Add(bg, -1)
+		c.h.b.met.OpenConnections.Add(-1)
 		c.shutdown(ctx, &protocol.Error{Condition: protocol.ErrInternal, Description: "the connection failed inside the broker"}, true)
 	}
 }

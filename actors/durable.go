@@ -59,7 +59,7 @@ func decodeStored(data []byte) (*message, error) {
 	if err := protocol.ParseMessage(raw, &pm); err != nil {
 		return nil, err
 	}
-	return newMessage(raw, &pm, exchange, key, time.Now()), nil
+	return newMessage(raw, &pm, exchange, key, time.Now(), nil), nil
 }
 
 // storeFailure maps a failed write to what the producer is told: a full disk is

@@ -29,6 +29,16 @@ type exchange struct {
 	rebuilding bool
 	held       []publish
 	labels     *telemetry.Labels
+	// scratch of route: this batch's publishes per queue and per exchange, confirm deltas per link
+	toQueues, toExchanges byPID[publish]
+	confirms              byPID[confirm]
+	live                  []routeTo
+}
+
+// routeTo is one destination of a message: a queue, or an exchange bound to this one.
+type routeTo struct {
+	exchange bool
+	pid      *actor.PID
 }
 
 func newExchange(b *Broker, vhost *actor.PID, vname, name, kind string) *exchange {
@@ -107,9 +117,7 @@ func (x *exchange) refuse(ctx actor.Context, items []publish) {
 }
 
 func (x *exchange) route(ctx actor.Context, items []publish) {
-	queues := map[*actor.PID][]publish{}
-	exchanges := map[*actor.PID][]publish{}
-	confirms := map[*actor.PID][]confirm{}
+	queues, exchanges, confirms := &x.toQueues, &x.toExchanges, &x.confirms
 	for _, p := range items {
 		var headers func(string) (any, bool)
 		if x.kind == "headers" {
@@ -117,44 +125,46 @@ func (x *exchange) route(ctx actor.Context, items []publish) {
 			headers = func(k string) (any, bool) { return ap.Get(k) }
 		}
 		x.match = x.table.Match(x.match[:0], p.msg.routingKey, headers)
-		if len(x.match) == 0 {
-			x.b.met.Unroutable.Add(bg, 1, x.labels.Add...)
-		} else {
-			x.b.met.Routed.Add(bg, 1, x.labels.Add...)
-		}
-		p.span = x.b.spanChild(p.span, "route", telemetry.OpProcess, x.name, p.msg,
-			attribute.Int("warren.destinations", len(x.match)), attribute.Bool("warren.unroutable", len(x.match) == 0))
-		n := 0
+		// The live destinations: bound actors, without exchanges this message has passed already
+		// (a cycle of exchange-to-exchange bindings: each exchange routes a message once).
+		dests, queuesHit := x.live[:0], 0
 		for _, d := range x.match {
 			pid := x.dests[d]
-			if pid == nil {
+			if pid == nil || (d.Exchange && (d.Name == x.name || slices.Contains(p.visited, d.Name))) {
 				continue
 			}
-			if d.Exchange {
-				if d.Name == x.name || slices.Contains(p.visited, d.Name) {
-					continue // a cycle of exchange-to-exchange bindings: each exchange routes a message once
-				}
+			if !d.Exchange {
+				queuesHit++
+			}
+			dests = append(dests, routeTo{exchange: d.Exchange, pid: pid})
+		}
+		x.live = dests
+		n := len(dests)
+		if n == 0 {
+			x.labels.Unroutable.Add(1)
+		} else {
+			x.labels.Routed.Add(1)
+		}
+		if x.b.tracing() {
+			p.span = x.b.spanChild(p.span, "route", telemetry.OpProcess, x.name, p.msg, attribute.Int("warren.destinations", n),
+				attribute.Int("warren.queues", queuesHit), attribute.Bool("warren.unroutable", n == 0))
+		}
+		for _, d := range dests {
+			if d.exchange {
 				fwd := p
 				fwd.visited = append(slices.Clip(p.visited), x.name)
-				exchanges[pid] = append(exchanges[pid], fwd)
+				exchanges.add(d.pid, fwd)
 			} else {
-				queues[pid] = append(queues[pid], p)
+				queues.add(d.pid, p)
 			}
-			n++
 		}
 		if p.ref.link != nil && n != 1 {
-			confirms[p.ref.link] = append(confirms[p.ref.link], confirm{seq: p.ref.seq, delta: n - 1})
+			confirms.add(p.ref.link, confirm{seq: p.ref.seq, delta: n - 1})
 		}
 	}
 	// Confirm deltas go out before the queues get the messages, so a link never sees a queue's
 	// confirmation before it knows how many to wait for.
-	for link, cs := range confirms {
-		ctx.Send(link, &confirmBatch{items: cs})
-	}
-	for pid, ps := range queues {
-		ctx.Send(pid, &enqueueBatch{items: ps})
-	}
-	for pid, ps := range exchanges {
-		ctx.Send(pid, &publishBatch{items: ps})
-	}
+	confirms.flush(func(link *actor.PID, cs []confirm) { ctx.Send(link, &confirmBatch{items: cs}) })
+	queues.flush(func(pid *actor.PID, ps []publish) { ctx.Send(pid, &enqueueBatch{items: ps}) })
+	exchanges.flush(func(pid *actor.PID, ps []publish) { ctx.Send(pid, &publishBatch{items: ps}) })
 }

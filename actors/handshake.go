@@ -116,7 +116,7 @@ func (b *Broker) handleConn(nc net.Conn) {
 	h.peerMaxFrame = max(min(open.MaxFrameSize, 1<<31), protocol.MinMaxFrameSize)
 	h.channelMax = min(open.ChannelMax, lim.ChannelMax)
 	h.w = newFrameWriter(nc)
-	h.w.bytesSent = b.met.BytesSent
+	h.w.bytesSent = &b.met.BytesOut
 	b.goTracked(h.w.run)
 	defer h.w.close()
 	h.w.frame(0, b.ourOpen(open))
@@ -404,7 +404,7 @@ func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 			}
 			f, err = fr.ReadFrame()
 		}
-		h.b.met.BytesReceived.Add(bg, bytesIn)
+		h.b.met.BytesIn.Add(bytesIn)
 		if len(batch) > 0 {
 			h.b.system.Root.Send(h.pid, &inFrames{frames: batch})
 			batch = nil
@@ -426,9 +426,17 @@ func decodeInFrame(f protocol.Frame) (inFrame, error) {
 	}
 	in := inFrame{channel: f.Channel, perf: p}
 	if t, ok := p.(*protocol.Transfer); ok {
-		// Frame bodies alias the reader's buffer: a transfer keeps its own copy of tag and payload.
-		t.DeliveryTag = cloneBytes(t.DeliveryTag)
-		in.payload = cloneBytes(payload)
+		// Frame bodies alias the reader's buffer: a transfer keeps its own copy of tag and payload,
+		// both in one allocation.
+		own := make([]byte, len(t.DeliveryTag)+len(payload))
+		n := copy(own, t.DeliveryTag)
+		copy(own[n:], payload)
+		if t.DeliveryTag != nil {
+			t.DeliveryTag = own[:n:n]
+		}
+		if payload != nil {
+			in.payload = own[n:]
+		}
 	}
 	return in, nil
 }
@@ -502,13 +510,6 @@ func peerString(a net.Addr) string {
 		return "pipe"
 	}
 	return a.String()
-}
-
-func cloneBytes(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append(make([]byte, 0, len(b)), b...)
 }
 
 func describe(p any) string {

@@ -110,7 +110,7 @@ func (b *Broker) apiPublish(r *http.Request, u *apiUser) (apiReply, error) {
 
 	w := &apiPublishWaiter{outstanding: 1, done: make(chan apiPublishOutcome, 1)}
 	pid := b.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return w }))
-	msg := newMessage(raw, &pm, "", "", time.Now())
+	msg := newMessage(raw, &pm, "", "", time.Now(), nil)
 	b.system.Root.Send(vpid, &publishTo{address: addr, user: u.name, item: publish{msg: msg, ref: publishRef{link: pid, seq: 1}}})
 	timer := time.NewTimer(apiAskTimeout)
 	defer timer.Stop()

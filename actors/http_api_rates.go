@@ -1,27 +1,21 @@
 package actors
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/warren-mq/warren/telemetry"
 )
 
 // Message rates for the HTTP API, in the shape of RabbitMQ's message_stats: {"publish": 12,
 // "publish_details": {"rate": 2.4}, ...}. The counts are the broker's own counters (DESIGN.md §7, the
-// warren_messages_*_total series of /metrics), read from the metrics registry every apiRateInterval
+// warren_messages_*_total series of /metrics), read from the broker's counters every apiRateInterval
 // (RabbitMQ's default statistics interval is 5 s too); a rate is the change between the last two
 // samples, per second. Counts are therefore up to one interval old.
 //
 //	overview, vhost: publish, deliver_get, ack, redeliver, reject, drop_unroutable
-//	queue:           deliver_get, ack, redeliver, reject
+//	queue:           publish (messages enqueued), deliver_get, ack, redeliver, reject
 //	exchange:        publish_in, publish_out (routed to at least one queue), drop_unroutable
 
 // apiRateInterval is how often the counters are sampled; read once when the HTTP API starts.
@@ -32,6 +26,7 @@ const (
 	metricPublished    = "warren_messages_published_total"
 	metricRouted       = "warren_messages_routed_total"
 	metricUnroutable   = "warren_messages_unroutable_total"
+	metricEnqueued     = "warren_messages_enqueued_total"
 	metricDelivered    = "warren_messages_delivered_total"
 	metricRedelivered  = "warren_messages_redelivered_total"
 	metricAcknowledged = "warren_messages_acknowledged_total"
@@ -43,7 +38,7 @@ var (
 	vhostRateFields = []rateField{{"publish", metricPublished}, {"deliver_get", metricDelivered},
 		{"ack", metricAcknowledged}, {"redeliver", metricRedelivered}, {"reject", metricRejected},
 		{"drop_unroutable", metricUnroutable}}
-	queueRateFields = []rateField{{"deliver_get", metricDelivered}, {"ack", metricAcknowledged},
+	queueRateFields = []rateField{{"publish", metricEnqueued}, {"deliver_get", metricDelivered}, {"ack", metricAcknowledged},
 		{"redeliver", metricRedelivered}, {"reject", metricRejected}}
 	exchangeRateFields = []rateField{{"publish_in", metricPublished}, {"publish_out", metricRouted},
 		{"drop_unroutable", metricUnroutable}}
@@ -66,14 +61,14 @@ type rateSample struct {
 
 // apiRates keeps the last two samples; handlers read them under mu.
 type apiRates struct {
-	metrics   http.Handler // the /metrics handler
+	met       *telemetry.Metrics
 	mu        sync.Mutex
 	prev, cur *rateSample
 }
 
 // startRates takes a first sample and then one every apiRateInterval until the broker stops.
 func (b *Broker) startRates() *apiRates {
-	r := &apiRates{metrics: b.tel.Handler}
+	r := &apiRates{met: b.met}
 	interval := apiRateInterval
 	r.sample(b)
 	b.goTracked(func() {
@@ -102,72 +97,37 @@ func (r *apiRates) sample(b *Broker) {
 	r.mu.Unlock()
 }
 
-// metricsBuffer is the http.ResponseWriter the metrics handler writes a scrape into.
-type metricsBuffer struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *metricsBuffer) Header() http.Header         { return w.header }
-func (w *metricsBuffer) Write(p []byte) (int, error) { return w.body.Write(p) }
-func (w *metricsBuffer) WriteHeader(status int)      { w.status = status }
-
-// scrape reads the counters from the metrics handler, in the delimited protobuf exposition format.
+// scrape reads the counters straight from the broker's metrics (the atomic counts /metrics reports).
 func (r *apiRates) scrape() (*rateSample, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
-	w := &metricsBuffer{header: http.Header{}, status: http.StatusOK}
-	r.metrics.ServeHTTP(w, req)
-	if w.status != http.StatusOK {
-		return nil, errors.New("the metrics handler answered " + http.StatusText(w.status))
-	}
 	s := &rateSample{at: time.Now(), vhosts: map[string]counters{}, queues: map[rateKey]counters{},
 		exchanges: map[rateKey]counters{}}
-	dec := expfmt.NewDecoder(&w.body, expfmt.ResponseFormat(w.header))
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err != nil {
-			if errors.Is(err, io.EOF) {
-				return s, nil
-			}
-			return nil, err
+	r.met.EachCounts(func(kind telemetry.CountsKind, vhost, name string, l *telemetry.Labels) {
+		var values []counterValue
+		var into map[rateKey]counters
+		switch kind {
+		case telemetry.ExchangeCounts:
+			into = s.exchanges
+			values = []counterValue{{metricPublished, l.Published.Load()}, {metricRouted, l.Routed.Load()},
+				{metricUnroutable, l.Unroutable.Load()}}
+		case telemetry.QueueCounts:
+			into = s.queues
+			values = []counterValue{{metricEnqueued, l.Enqueued.Load()}, {metricDelivered, l.Delivered.Load()},
+				{metricRedelivered, l.Redelivered.Load()}, {metricAcknowledged, l.Acknowledged.Load()},
+				{metricRejected, l.Rejected.Load()}}
+		default:
+			return
 		}
-		name := mf.GetName()
-		kind := sampledMetrics[name]
-		if mf.GetType() != dto.MetricType_COUNTER || kind == "" {
-			continue
+		for _, v := range values {
+			add(s.vhosts, vhost, v.metric, float64(v.n))
+			add(into, rateKey{vhost, name}, v.metric, float64(v.n))
 		}
-		for _, m := range mf.GetMetric() {
-			// An empty label (the default exchange "") is absent in Prometheus: it reads as "".
-			var vhost, object string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case telemetry.LabelVhost:
-					vhost = l.GetValue()
-				case kind:
-					object = l.GetValue()
-				}
-			}
-			v := m.GetCounter().GetValue()
-			add(s.vhosts, vhost, name, v)
-			if kind == telemetry.LabelQueue {
-				add(s.queues, rateKey{vhost, object}, name, v)
-			} else {
-				add(s.exchanges, rateKey{vhost, object}, name, v)
-			}
-		}
-	}
+	})
+	return s, nil
 }
 
-// sampledMetrics are the counters read, each with the label naming its object.
-var sampledMetrics = map[string]string{
-	metricPublished: telemetry.LabelExchange, metricRouted: telemetry.LabelExchange, metricUnroutable: telemetry.LabelExchange,
-	metricDelivered: telemetry.LabelQueue, metricRedelivered: telemetry.LabelQueue, metricAcknowledged: telemetry.LabelQueue,
-	metricRejected: telemetry.LabelQueue,
+type counterValue struct {
+	metric string
+	n      int64
 }
 
 func add[K comparable](m map[K]counters, k K, metric string, v float64) {

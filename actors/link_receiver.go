@@ -22,11 +22,12 @@ type receiverLink struct {
 	deliveryCount uint32
 	credit        uint32
 
-	// the delivery being assembled from frames with more=true
-	cur *assembly
+	// the delivery being assembled from frames with more=true (valid while assembling)
+	cur        assembly
+	assembling bool
 
 	seq     uint64
-	pending map[uint64]*pendingPublish
+	pending map[uint64]pendingPublish
 	out     []publish      // this burst's publishes for the fixed target
 	settled []settledState // this burst's finished deliveries, for dispositions in ranges
 	// releaseUnroutable: the producer's source accepts released (else unroutable messages are rejected)
@@ -34,6 +35,7 @@ type receiverLink struct {
 	mgmt              bool // the request half of a /management link pair
 	starved           bool // waiting for the memory alarm to clear
 	labels            *telemetry.Labels
+	ann               routeAnnotations // the delivery annotations of this link's messages
 }
 
 type assembly struct {
@@ -47,7 +49,6 @@ type pendingPublish struct {
 	outstanding int
 	queued      int
 	err         *protocol.Error
-	start       time.Time // for the settle-latency metric
 }
 
 type settledState struct {
@@ -56,7 +57,7 @@ type settledState struct {
 }
 
 func newReceiverLink(b linkBase) *receiverLink {
-	l := &receiverLink{linkBase: b, pending: map[uint64]*pendingPublish{}, releaseUnroutable: true}
+	l := &receiverLink{linkBase: b, pending: map[uint64]pendingPublish{}, releaseUnroutable: true}
 	l.init()
 	l.rcvSecond = b.peer.RcvSettleMode == protocol.RcvSecond
 	l.maxSize = b.h.b.opts.Limits.MaxMessageSize
@@ -83,7 +84,7 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 	case *inspect:
 		ctx.Respond(m.fn(l))
 	case *actor.Started:
-		l.h.b.met.Links.Add(bg, 1)
+		l.h.b.met.AttachedLinks.Add(1)
 		if l.peer.Coordinator != nil {
 			l.refuse(ctx, protocol.RoleReceiver, &protocol.Error{Condition: protocol.ErrNotImplemented,
 				Description: "transactions are not supported"})
@@ -132,7 +133,7 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 	case *linkStolen:
 		l.stolen(ctx)
 	case *actor.Stopped:
-		l.h.b.met.Links.Add(bg, -1)
+		l.h.b.met.AttachedLinks.Add(-1)
 		l.releaseName(ctx, protocol.RoleSender)
 	}
 }
@@ -181,7 +182,7 @@ func (l *receiverLink) sendFlow(ctx actor.Context, echo bool) {
 // transfer takes one frame (spec 2.6.11, 2.7.5).
 func (l *receiverLink) transfer(ctx actor.Context, it inTransfer) *protocol.Error {
 	t := it.t
-	if l.cur == nil {
+	if !l.assembling {
 		if t.Aborted {
 			return nil // an aborted delivery that never started: nothing to discard
 		}
@@ -193,7 +194,7 @@ func (l *receiverLink) transfer(ctx actor.Context, it inTransfer) *protocol.Erro
 		}
 		l.credit--
 		l.deliveryCount++
-		l.cur = &assembly{id: t.DeliveryID.V, settled: t.Settled.V}
+		l.cur, l.assembling = assembly{id: t.DeliveryID.V, settled: t.Settled.V}, true
 		if !t.More {
 			l.cur.buf = it.payload // the usual single-frame delivery: no copy
 		} else {
@@ -201,7 +202,7 @@ func (l *receiverLink) transfer(ctx actor.Context, it inTransfer) *protocol.Erro
 		}
 	} else {
 		if t.Aborted {
-			l.cur = nil // spec 2.6.14: an aborted delivery is discarded; it needs no settlement
+			l.cur, l.assembling = assembly{}, false // spec 2.6.14: an aborted delivery is discarded; it needs no settlement
 			return nil
 		}
 		if t.Settled.V {
@@ -210,15 +211,15 @@ func (l *receiverLink) transfer(ctx actor.Context, it inTransfer) *protocol.Erro
 		l.cur.buf = append(l.cur.buf, it.payload...)
 	}
 	if uint64(len(l.cur.buf)) > l.maxSize {
-		l.cur = nil
+		l.cur, l.assembling = assembly{}, false
 		return &protocol.Error{Condition: protocol.ErrMessageSizeExceeded,
 			Description: fmt.Sprintf("message larger than max-message-size %d", l.maxSize)}
 	}
 	if t.More {
 		return nil
 	}
-	a := l.cur
-	l.cur = nil
+	a := &l.cur // used before the next transfer starts a new assembly
+	l.assembling = false
 	if l.mgmt {
 		l.managementRequest(ctx, a)
 	} else {
@@ -245,14 +246,14 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 	b := l.h.b
 	if l.target.anonymous {
 		p.span = b.spanReceive(&pm, pm.Properties.To.V, "", l.h.remote.ContainerID, l.h.peer)
-		b.met.Published.Add(bg, 1, b.met.ExchangeLabels(l.h.vname, "").Add...)
+		b.met.ExchangeLabels(l.h.vname, "").Published.Add(1)
 	} else {
 		p.span = b.spanReceive(&pm, exchange, key, l.h.remote.ContainerID, l.h.peer)
-		b.met.Published.Add(bg, 1, l.labels.Add...)
+		l.labels.Published.Add(1)
 	}
 	if !a.settled {
 		l.seq++
-		l.pending[l.seq] = &pendingPublish{deliveryID: a.id, outstanding: 1, start: time.Now()}
+		l.pending[l.seq] = pendingPublish{deliveryID: a.id, outstanding: 1}
 		p.ref = publishRef{link: ctx.Self(), seq: l.seq}
 	}
 	if l.target.anonymous {
@@ -262,11 +263,11 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 				Description: "a message on a link with a null target needs properties.to"})
 			return
 		}
-		p.msg = newMessage(a.buf, &pm, "", "", time.Now())
+		p.msg = newMessage(a.buf, &pm, "", "", time.Now(), &l.ann)
 		ctx.Send(l.h.vhost, &publishTo{address: to.V, user: l.h.user, item: p})
 		return
 	}
-	p.msg = newMessage(a.buf, &pm, exchange, key, time.Now())
+	p.msg = newMessage(a.buf, &pm, exchange, key, time.Now(), &l.ann)
 	l.out = append(l.out, p)
 }
 
@@ -290,8 +291,8 @@ func (l *receiverLink) flush(ctx actor.Context) {
 }
 
 func (l *receiverLink) confirmed(c confirm) {
-	p := l.pending[c.seq]
-	if p == nil {
+	p, ok := l.pending[c.seq]
+	if !ok {
 		return
 	}
 	p.outstanding += c.delta
@@ -300,10 +301,10 @@ func (l *receiverLink) confirmed(c confirm) {
 		p.err = c.err
 	}
 	if p.outstanding > 0 {
+		l.pending[c.seq] = p
 		return
 	}
 	delete(l.pending, c.seq)
-	l.h.b.met.SettleLatency.Record(bg, time.Since(p.start).Seconds())
 	var st protocol.DeliveryState
 	switch {
 	case p.err != nil:
@@ -313,7 +314,7 @@ func (l *receiverLink) confirmed(c confirm) {
 	case p.queued == 0:
 		st = &protocol.Rejected{Error: &protocol.Error{Condition: protocol.ErrNotFound, Description: "the message was not routed to any queue"}}
 	default:
-		st = &protocol.Accepted{}
+		st = accepted
 	}
 	l.settled = append(l.settled, settledState{id: p.deliveryID, state: st})
 }

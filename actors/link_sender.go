@@ -41,7 +41,7 @@ func (l *senderLink) Receive(ctx actor.Context) {
 	case *inspect:
 		ctx.Respond(m.fn(l))
 	case *actor.Started:
-		l.h.b.met.Links.Add(bg, 1)
+		l.h.b.met.AttachedLinks.Add(1)
 		if src := l.peer.Source; src != nil && src.Address.Set && src.Address.V == managementAddress {
 			l.startManagement(ctx)
 			return
@@ -65,7 +65,8 @@ func (l *senderLink) Receive(ctx actor.Context) {
 			return
 		}
 		l.queue, l.queueName, l.dynamic = m.queue, m.name, m.dynamic
-		ctx.Request(l.queue, &addConsumer{link: ctx.Self(), presettled: l.presettled, count: l.deliveryCount})
+		ctx.Request(l.queue, &addConsumer{link: ctx.Self(), presettled: l.presettled, count: l.deliveryCount,
+			client: l.h.remote.ContainerID, peer: l.h.peer})
 		l.pendingAddress = m.address
 	case *addConsumerResult:
 		if m.err != nil {
@@ -103,7 +104,7 @@ func (l *senderLink) Receive(ctx actor.Context) {
 		l.stopConsuming(ctx)
 		l.stolen(ctx)
 	case *actor.Stopped:
-		l.h.b.met.Links.Add(bg, -1)
+		l.h.b.met.AttachedLinks.Add(-1)
 		l.stopConsuming(ctx)
 		l.releaseName(ctx, protocol.RoleReceiver)
 	}

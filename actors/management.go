@@ -123,7 +123,7 @@ func managementResponse(id any, r *mgmtResponse) (*message, error) {
 	if err := protocol.ParseMessage(b, &pm); err != nil {
 		return nil, err
 	}
-	msg := newMessage(b, &pm, "", "", time.Now())
+	msg := newMessage(b, &pm, "", "", time.Now(), nil)
 	msg.annotations = nil // a response is not routed: no x-exchange / x-routing-key
 	return msg, nil
 }

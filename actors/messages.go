@@ -22,13 +22,33 @@ type message struct {
 	arrived     time.Time
 }
 
-func newMessage(raw []byte, m *protocol.Message, exchange, routingKey string, now time.Time) *message {
-	msg := &message{raw: raw, m: *m, exchange: exchange, routingKey: routingKey, arrived: now}
-	msg.annotations = protocol.Map{
-		{Key: protocol.Symbol("x-exchange"), Value: exchange},
-		{Key: protocol.Symbol("x-routing-key"), Value: routingKey},
+// newMessage builds a message; ann (nil = none) is the caller's cache of delivery annotations.
+func newMessage(raw []byte, m *protocol.Message, exchange, routingKey string, now time.Time, ann *routeAnnotations) *message {
+	return &message{raw: raw, m: *m, exchange: exchange, routingKey: routingKey, arrived: now,
+		annotations: ann.get(exchange, routingKey)}
+}
+
+// routeAnnotations caches the x-exchange/x-routing-key annotations of the last (exchange, routing-key)
+// pair an actor built a message for: a producer link publishes to one pair nearly always, so its
+// messages share one Map instead of each building its own (three allocations). The Map is never
+// modified once built (telemetry.InjectInto copies it).
+type routeAnnotations struct {
+	exchange, key string
+	m             protocol.Map
+}
+
+func (c *routeAnnotations) get(exchange, key string) protocol.Map {
+	if c != nil && c.m != nil && c.exchange == exchange && c.key == key {
+		return c.m
 	}
-	return msg
+	m := protocol.Map{
+		{Key: protocol.Symbol("x-exchange"), Value: exchange},
+		{Key: protocol.Symbol("x-routing-key"), Value: key},
+	}
+	if c != nil {
+		c.exchange, c.key, c.m = exchange, key, m
+	}
+	return m
 }
 
 // size is what x-max-length-bytes counts: the message as encoded.
@@ -96,6 +116,8 @@ type addConsumer struct {
 	link       *actor.PID
 	presettled bool   // the link sends settled: the queue forgets a message once delivered
 	count      uint32 // the link's initial delivery-count (the queue counts sent messages from it)
+	client     string // the consumer's container-id
+	peer       string // and network address
 }
 
 type addConsumerResult struct{ err *protocol.Error }
@@ -142,14 +164,13 @@ const (
 )
 
 type settlement struct {
+	link    *actor.PID // the consumer link the delivery went to (a session's links may share a queue)
 	qid     uint64
 	outcome outcomeKind
 	// annotations to merge for modified{message-annotations} (may be nil)
 	annotations protocol.Map
+	reason      *protocol.Error // a rejected outcome's error, when the consumer gave one
 }
 
-// settleBatch carries a consumer's outcomes to its queue.
-type settleBatch struct {
-	link  *actor.PID
-	items []settlement
-}
+// settleBatch carries a session's outcomes to one queue.
+type settleBatch struct{ items []settlement }

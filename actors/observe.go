@@ -121,14 +121,19 @@ func (b *Broker) spanEvent(parent trace.SpanContext, op, dest string, msg *messa
 }
 
 // spanSettle records the consumer's settlement with its outcome; error.type on rejection.
-func (b *Broker) spanSettle(parent trace.SpanContext, queue string, msg *message, outcome outcomeKind) {
+// A rejection's error.type is the AMQP condition the consumer gave (DESIGN.md §7), "rejected" without one.
+func (b *Broker) spanSettle(parent trace.SpanContext, queue string, msg *message, s settlement) {
 	if !b.tracing() || !parent.IsSampled() {
 		return
 	}
 	span := b.spanHop(parent, "settle", telemetry.OpSettle, queue, msg)
-	span.SetAttributes(attribute.String("warren.outcome", outcome.String()))
-	if outcome == outcomeDeadLetter {
-		telemetry.SetError(span, "rejected", "rejected by the consumer")
+	span.SetAttributes(attribute.String("warren.outcome", s.outcome.String()))
+	if s.outcome == outcomeDeadLetter {
+		cond, desc := "rejected", "rejected by the consumer"
+		if s.reason != nil {
+			cond, desc = string(s.reason.Condition), s.reason.Description
+		}
+		telemetry.SetError(span, cond, desc)
 	}
 	span.End()
 }

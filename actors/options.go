@@ -114,6 +114,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// A line logged inside a traced operation carries its trace_id and span_id (telemetry.NewLogHandler;
+	// a handler that has it already is kept as it is).
+	o.Logger = slog.New(telemetry.NewLogHandler(o.Logger.Handler()))
 	if o.Telemetry == nil {
 		o.Telemetry = telemetry.Nop()
 	}

@@ -37,8 +37,11 @@ type queue struct {
 	// gauges for /metrics, read at scrape time from another goroutine
 	gaugeMessages, gaugeConsumers atomic.Int64
 
-	ops       []store.Op // store updates of the current Receive (flushed at its end)
-	recovered bool
+	ops        []store.Op       // store updates of the current Receive (flushed at its end)
+	dlAnn      routeAnnotations // of the dead-lettered copies
+	confirms   byPID[confirm]   // scratch of enqueue
+	deliveries byPID[delivery]  // scratch of dispatch, by consumer link
+	recovered  bool
 	// Paging (queues larger than memory): past `window` ready messages in RAM, a durable queue keeps
 	// further durable messages only on disk (qid >= diskNext) and reads them back as the window drains;
 	// transient messages arriving meanwhile wait in tail, merged back in qid order.
@@ -71,6 +74,7 @@ type qentry struct {
 type unackedEntry struct {
 	e    *qentry
 	c    *consumerState
+	at   int64             // when it was delivered, unix ns (the settle-latency metric)
 	span trace.SpanContext // the deliver span: parent of the settle span
 }
 
@@ -83,6 +87,8 @@ type consumerState struct {
 	sent       uint32 // counts deliveries from the link's initial delivery-count
 	limit      uint32 // the link's delivery-count + credit
 	drain      bool
+	client     string // the consumer's container-id and address, for the deliver span
+	peer       string
 }
 
 func (c *consumerState) credit() uint32 {
@@ -141,7 +147,8 @@ func (q *queue) receive(ctx actor.Context) {
 			return
 		}
 		if q.consumer(m.link) == nil { // delivered again after a restart: register once
-			q.consumers = append(q.consumers, &consumerState{link: m.link, presettled: m.presettled, sent: m.count, limit: m.count})
+			q.consumers = append(q.consumers, &consumerState{link: m.link, presettled: m.presettled, sent: m.count, limit: m.count,
+				client: m.client, peer: m.peer})
 		}
 		q.hadConsumer = true
 		q.lastUsed = time.Now()
@@ -227,7 +234,7 @@ func (q *queue) front() *qentry {
 
 // enqueue stores a batch and confirms it to the publishing links (DESIGN.md §4: accepted once held).
 func (q *queue) enqueue(ctx actor.Context, items []publish) {
-	confirms := map[*actor.PID][]confirm{}
+	confirms := &q.confirms
 	var durable map[*actor.PID][]confirm // confirmed once the store has them on disk
 	var puts []store.Op
 	var qids []uint64
@@ -238,7 +245,7 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 		if q.full(p.msg) && q.spec.overflow != "drop-head" {
 			// x-overflow reject-publish(-dlx): the newest message is refused.
 			if p.ref.link != nil {
-				confirms[p.ref.link] = append(confirms[p.ref.link], confirm{seq: p.ref.seq, delta: -1,
+				confirms.add(p.ref.link, confirm{seq: p.ref.seq, delta: -1,
 					err: &protocol.Error{Condition: protocol.ErrResourceLimitExceeded, Description: "queue " + q.spec.name + " is full (x-overflow " + q.spec.overflow + ")"}})
 			}
 			if q.spec.overflow == "reject-publish-dlx" {
@@ -247,9 +254,12 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 			continue
 		}
 		q.nextQID++
-		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount, expiresAt: q.expiry(p.msg, now),
-			span: q.b.spanChild(p.span, "enqueue", telemetry.OpSend, q.spec.name, p.msg, attribute.Bool("warren.durable", q.spec.durable))}
+		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount, expiresAt: q.expiry(p.msg, now), span: p.span}
+		if q.b.tracing() {
+			e.span = q.b.spanChild(p.span, "enqueue", telemetry.OpSend, q.spec.name, p.msg, attribute.Bool("warren.durable", q.spec.durable))
+		}
 		q.readyBytes += int64(p.msg.size())
+		q.labels.Enqueued.Add(1)
 		storedHere := q.persistent() && p.msg.m.Header.Durable
 		switch {
 		case storedHere && (q.paged > 0 || len(q.ready)-q.head >= q.window):
@@ -278,7 +288,7 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 				durable[p.ref.link] = append(durable[p.ref.link], confirm{seq: p.ref.seq, delta: -1, queued: 1})
 			}
 		} else if p.ref.link != nil {
-			confirms[p.ref.link] = append(confirms[p.ref.link], confirm{seq: p.ref.seq, delta: -1, queued: 1})
+			confirms.add(p.ref.link, confirm{seq: p.ref.seq, delta: -1, queued: 1})
 		}
 		// x-overflow drop-head (the default): the oldest ready messages make room.
 		var dropped []*qentry
@@ -293,9 +303,7 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 			q.deadLetter(ctx, dropped, "maxlen")
 		}
 	}
-	for link, cs := range confirms {
-		ctx.Send(link, &confirmBatch{items: cs})
-	}
+	confirms.flush(func(link *actor.PID, cs []confirm) { ctx.Send(link, &confirmBatch{items: cs}) })
 	if len(puts) > 0 {
 		self, sys := ctx.Self(), ctx.ActorSystem()
 		q.b.store.Submit(puts, func(err error) {
@@ -371,8 +379,9 @@ func (q *queue) dispatch(ctx actor.Context) {
 	if len(q.consumers) == 0 {
 		return
 	}
-	var batches map[*consumerState][]delivery
-	now := nowMillis()
+	batches := &q.deliveries
+	sentAt := time.Now().UnixNano()
+	now := sentAt / 1e6
 	for q.length() > 0 {
 		c := q.nextConsumer()
 		if c == nil {
@@ -386,28 +395,28 @@ func (q *queue) dispatch(ctx actor.Context) {
 			q.deadLetter(ctx, []*qentry{e}, "expired")
 			continue
 		}
-		if batches == nil {
-			batches = map[*consumerState][]delivery{}
-		}
 		if e.acquired {
-			q.b.met.Redelivered.Add(bg, 1, q.labels.Add...)
+			q.labels.Redelivered.Add(1)
 		}
-		q.b.met.Delivered.Add(bg, 1, q.labels.Add...)
-		dsc := q.b.spanChild(e.span, "deliver", telemetry.OpSend, q.spec.name, e.msg,
-			attribute.Bool("warren.redelivered", e.acquired), attribute.Int("warren.delivery_count", int(e.deliveryCount)))
-		batches[c] = append(batches[c], delivery{qid: e.qid, msg: e.msg, deliveryCount: e.deliveryCount, firstAcquirer: !e.acquired,
+		q.labels.Delivered.Add(1)
+		dsc := e.span
+		if q.b.tracing() {
+			dsc = q.b.spanChild(e.span, "deliver", telemetry.OpSend, q.spec.name, e.msg,
+				attribute.Bool("warren.redelivered", e.acquired), attribute.Int("warren.delivery_count", int(e.deliveryCount)),
+				telemetry.AttrClientID.String(c.client), telemetry.AttrNetworkPeerAddress.String(c.peer))
+		}
+		batches.add(c.link, delivery{qid: e.qid, msg: e.msg, deliveryCount: e.deliveryCount, firstAcquirer: !e.acquired,
 			annotations: deliveryAnnotations(e.msg, dsc)})
 		e.acquired = true
 		c.sent++
 		if !c.presettled {
-			q.unacked[e.qid] = unackedEntry{e: e, c: c, span: dsc}
+			q.unacked[e.qid] = unackedEntry{e: e, c: c, at: sentAt, span: dsc}
 		} else {
 			q.forget(e) // at-most-once: delivered means gone
 		}
 	}
-	for c, ds := range batches {
-		ctx.Send(c.link, &deliveryBatch{queue: ctx.Self(), items: ds})
-	}
+	delivered := len(batches.groups) > 0
+	batches.flush(func(link *actor.PID, ds []delivery) { ctx.Send(link, &deliveryBatch{queue: ctx.Self(), items: ds}) })
 	for _, c := range q.consumers {
 		if c.drain && (q.length() == 0 || c.credit() == 0) {
 			// spec 2.6.7 drain: nothing more to send, so the remaining credit is used up.
@@ -416,7 +425,7 @@ func (q *queue) dispatch(ctx actor.Context) {
 			ctx.Send(c.link, &drained{count: c.sent})
 		}
 	}
-	if len(batches) > 0 {
+	if delivered {
 		q.lastUsed = time.Now()
 	}
 	q.armTTL(ctx)
@@ -437,29 +446,31 @@ func (q *queue) nextConsumer() *consumerState {
 // settle applies a consumer's outcomes (DESIGN.md §4).
 func (q *queue) settle(ctx actor.Context, m *settleBatch) {
 	var dead []*qentry
+	now := time.Now().UnixNano()
 	for _, s := range m.items {
 		u, ok := q.unacked[s.qid]
-		if !ok || !u.c.link.Equal(m.link) {
+		if !ok || !u.c.link.Equal(s.link) {
 			continue // already settled, or returned when its link went away
 		}
 		delete(q.unacked, s.qid)
-		q.b.spanSettle(u.span, q.spec.name, u.e.msg, s.outcome)
+		q.b.met.SettleLatency.Record(bg, float64(now-u.at)/1e9, q.labels.Record...)
+		q.b.spanSettle(u.span, q.spec.name, u.e.msg, s)
 		switch s.outcome {
 		case outcomeAccepted:
-			q.b.met.Acknowledged.Add(bg, 1, q.labels.Add...)
+			q.labels.Acknowledged.Add(1)
 			q.forget(u.e)
 		case outcomeReleased:
-			q.b.met.Released.Add(bg, 1, q.labels.Add...)
+			q.labels.Released.Add(1)
 			q.requeue(u.e)
 		case outcomeFailed:
-			q.b.met.Released.Add(bg, 1, q.labels.Add...)
+			q.labels.Released.Add(1)
 			u.e.deliveryCount++
 			if u.e.stored {
 				q.ops = append(q.ops, store.Op{Kind: store.OpSetDeliveryCount, Queue: q.storeID(), Seq: u.e.qid, DeliveryCount: u.e.deliveryCount})
 			}
 			q.requeue(u.e)
 		case outcomeDeadLetter:
-			q.b.met.Rejected.Add(bg, 1, q.labels.Add...)
+			q.labels.Rejected.Add(1)
 			dead = append(dead, u.e)
 		}
 	}
@@ -535,19 +546,19 @@ func (q *queue) deadLetter(ctx actor.Context, es []*qentry, reason string) {
 		h.DeliveryCount = e.deliveryCount
 		raw, err := protocol.AppendMessageForDelivery(nil, &m.m, &h, extra)
 		if err != nil {
-			q.log.Error("dead-lettering: re-encoding failed", "err", err)
+			q.log.ErrorContext(trace.ContextWithSpanContext(bg, e.span), "dead-lettering: re-encoding failed", "err", err)
 			continue
 		}
 		var pm protocol.Message
 		if err := protocol.ParseMessage(raw, &pm); err != nil {
-			q.log.Error("dead-lettering: re-parse failed", "err", err)
+			q.log.ErrorContext(trace.ContextWithSpanContext(bg, e.span), "dead-lettering: re-parse failed", "err", err)
 			continue
 		}
 		key := m.routingKey
 		if q.spec.hasDLRK {
 			key = q.spec.dlrk
 		}
-		items = append(items, publish{msg: newMessage(raw, &pm, q.spec.dlx, key, time.Now()), span: e.span})
+		items = append(items, publish{msg: newMessage(raw, &pm, q.spec.dlx, key, time.Now(), &q.dlAnn), span: e.span})
 	}
 	ctx.Send(q.vhost, &deadLetter{exchange: q.spec.dlx, items: items})
 }

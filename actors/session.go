@@ -41,6 +41,7 @@ type session struct {
 	// is in progress), so a flow on such a handle is ignored rather than ending the session with
 	// unattached-handle (spec 2.7.4); any other frame on it still is an error.
 	peerDetached map[uint32]struct{}
+	settles      byPID[settlement] // scratch of disposition
 	tag          [4]byte
 	ended        bool // we sent end
 	linkSeq      int
@@ -95,9 +96,9 @@ func (s *session) Receive(ctx actor.Context) {
 	case *inspect:
 		ctx.Respond(m.fn(s))
 	case *actor.Stopped:
-		s.h.b.met.Sessions.Add(bg, -1)
+		s.h.b.met.OpenSessions.Add(-1)
 	case *actor.Started:
-		s.h.b.met.Sessions.Add(bg, 1)
+		s.h.b.met.OpenSessions.Add(1)
 		// spec 2.7.2: our begin answers theirs with remote-channel set.
 		s.h.w.frame(s.ch, &protocol.Begin{
 			RemoteChannel:  protocol.Some(s.inCh),
@@ -269,6 +270,10 @@ func (s *session) disposition(ctx actor.Context, d *protocol.Disposition) {
 		return
 	}
 	outcome, annotations, terminal := outcomeOf(d.State)
+	var reason *protocol.Error
+	if r, ok := d.State.(*protocol.Rejected); ok {
+		reason = r.Error
+	}
 	if !terminal && !d.Settled {
 		return // e.g. received{}: progress, not an outcome
 	}
@@ -276,15 +281,10 @@ func (s *session) disposition(ctx actor.Context, d *protocol.Disposition) {
 	if d.Last.Set {
 		last = d.Last.V
 	}
-	batches := map[*actor.PID]*settleBatch{}
+	batches := &s.settles // one settleBatch per queue
 	apply := func(id uint32, u outUnsettled) {
 		delete(s.unsettled, id)
-		sb := batches[u.queue]
-		if sb == nil {
-			sb = &settleBatch{link: u.link}
-			batches[u.queue] = sb
-		}
-		sb.items = append(sb.items, settlement{qid: u.qid, outcome: outcome, annotations: annotations})
+		batches.add(u.queue, settlement{link: u.link, qid: u.qid, outcome: outcome, annotations: annotations, reason: reason})
 	}
 	if n := int64(serial.Diff(d.First, last)) + 1; n > 0 && n <= int64(len(s.unsettled)) {
 		for id := d.First; ; id++ {
@@ -302,9 +302,7 @@ func (s *session) disposition(ctx actor.Context, d *protocol.Disposition) {
 			}
 		}
 	}
-	for q, sb := range batches {
-		ctx.Send(q, sb)
-	}
+	batches.flush(func(q *actor.PID, items []settlement) { ctx.Send(q, &settleBatch{items: items}) })
 	if !d.Settled {
 		// The consumer asked for our settlement (rcv-settle-mode second, or it simply did not settle):
 		// we settle with the same state once the outcome is applied (spec 2.6.12).

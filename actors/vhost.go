@@ -31,7 +31,8 @@ type vhost struct {
 	defaultX  *actor.PID    // the "" exchange: routes by queue name
 	seed      *definitions.Definitions
 	setupErr  error
-	seq       int // makes child actor names unique across re-declarations
+	seq       int              // makes child actor names unique across re-declarations
+	relayAnn  routeAnnotations // of messages published through a null target (ANONYMOUS-RELAY)
 }
 
 type exchangeInfo struct {
@@ -469,7 +470,7 @@ func (v *vhost) publishTo(ctx actor.Context, m *publishTo) {
 		key = m.item.msg.m.Properties.Subject.V
 	}
 	msg := m.item.msg
-	m.item.msg = newMessage(msg.raw, &msg.m, t.exchange, key, msg.arrived)
+	m.item.msg = newMessage(msg.raw, &msg.m, t.exchange, key, msg.arrived, &v.relayAnn)
 	if t.toQueue {
 		ctx.Send(t.pid, &enqueueBatch{items: []publish{m.item}})
 	} else {

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/warren-mq/warren/protocol"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // frameWriter owns the write side of one connection's socket. Actors (connection, sessions, links)
@@ -28,6 +28,7 @@ import (
 type frameWriter struct {
 	conn net.Conn
 	raw  syscall.RawConn // nil: no non-blocking attempts (TLS, pipes); the writer goroutine writes all
+	try  rawAttempt      // the state of tryWrite's raw write (used only by the inline writer)
 
 	mu       sync.Mutex
 	buf      []byte // frames waiting to be written
@@ -42,7 +43,7 @@ type frameWriter struct {
 
 	heartbeat    time.Duration // send an empty frame when idle this long (half the peer's idle-time-out); 0 = never
 	writeTimeout time.Duration
-	bytesSent    metric.Int64Counter // nil = not counted
+	bytesSent    *atomic.Int64 // nil = not counted
 }
 
 // writerState says who is writing; it changes only under mu.
@@ -65,6 +66,7 @@ func newFrameWriter(conn net.Conn) *frameWriter {
 	if sc, ok := conn.(syscall.Conn); ok { // *net.TCPConn, *net.UnixConn; not *tls.Conn
 		if raw, err := sc.SyscallConn(); err == nil {
 			w.raw = raw
+			w.try.fn = w.try.write // bound once: a closure per attempt would allocate
 		}
 	}
 	return w
@@ -147,16 +149,10 @@ func (w *frameWriter) writeInline() {
 // tryWrite makes one non-blocking write(2) of p: it returns how much the socket took (0 when it is
 // full), never waiting for it to drain.
 func (w *frameWriter) tryWrite(p []byte) (int, error) {
-	var n int
-	var werr error
-	err := w.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), p)
-			if werr != syscall.EINTR {
-				return true // done, whatever happened: never wait for writability here
-			}
-		}
-	})
+	w.try.p = p
+	err := w.raw.Write(w.try.fn)
+	n, werr := w.try.n, w.try.err
+	w.try.p = nil
 	if err != nil {
 		return 0, err
 	}
@@ -169,9 +165,26 @@ func (w *frameWriter) tryWrite(p []byte) (int, error) {
 	return n, werr
 }
 
+// rawAttempt is one non-blocking write(2) of p through syscall.RawConn.Write.
+type rawAttempt struct {
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (a *rawAttempt) write(fd uintptr) bool {
+	for {
+		a.n, a.err = syscall.Write(int(fd), a.p)
+		if a.err != syscall.EINTR {
+			return true // done, whatever happened: never wait for writability here
+		}
+	}
+}
+
 func (w *frameWriter) count(n int) {
 	if n > 0 && w.bytesSent != nil {
-		w.bytesSent.Add(bg, int64(n))
+		w.bytesSent.Add(int64(n))
 	}
 }
 

@@ -86,26 +86,36 @@ func DecodeFrameBody(body []byte) (p Performative, payload []byte, err error) {
 			return nil, nil, err
 		}
 		return t, payload, nil
+	// Each case calls Decode on its concrete type: through the Performative interface the
+	// Decoder would escape to the heap, an allocation per frame.
 	case DescriptorOpen:
-		p = new(Open)
+		v := new(Open)
+		p, err = v, v.Decode(&d)
 	case DescriptorBegin:
-		p = new(Begin)
+		v := new(Begin)
+		p, err = v, v.Decode(&d)
 	case DescriptorAttach:
-		p = new(Attach)
+		v := new(Attach)
+		p, err = v, v.Decode(&d)
 	case DescriptorFlow:
-		p = new(Flow)
+		v := new(Flow)
+		p, err = v, v.Decode(&d)
 	case DescriptorDisposition:
-		p = new(Disposition)
+		v := new(Disposition)
+		p, err = v, v.Decode(&d)
 	case DescriptorDetach:
-		p = new(Detach)
+		v := new(Detach)
+		p, err = v, v.Decode(&d)
 	case DescriptorEnd:
-		p = new(End)
+		v := new(End)
+		p, err = v, v.Decode(&d)
 	case DescriptorClose:
-		p = new(Close)
+		v := new(Close)
+		p, err = v, v.Decode(&d)
 	default:
 		return nil, nil, &DecodeError{Offset: 0, Msg: descriptorName(code) + " is not a performative"}
 	}
-	if err := p.Decode(&d); err != nil {
+	if err != nil {
 		return nil, nil, err
 	}
 	if d.Len() != 0 {

@@ -189,4 +189,23 @@ func TestHotPathAllocations(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs, "Disposition.Decode with accepted")
+
+	// Through DecodeFrameBody each frame costs exactly its performative: the Decoder stays on the stack.
+	trFrame, err := AppendTransferFrame(nil, 1, tr, payload)
+	require.NoError(t, err)
+	for name, fr := range map[string][]byte{"transfer": trFrame[8:], "flow": mustFrameBody(t, flow), "disposition": mustFrameBody(t, disp)} {
+		allocs = testing.AllocsPerRun(100, func() {
+			if _, _, err := DecodeFrameBody(fr); err != nil {
+				t.Fatal(err)
+			}
+		})
+		assert.Equal(t, 1.0, allocs, "DecodeFrameBody(%s)", name)
+	}
+}
+
+func mustFrameBody(t *testing.T, p Performative) []byte {
+	t.Helper()
+	f, err := AppendFrame(nil, 0, p)
+	require.NoError(t, err)
+	return f[8:]
 }
