@@ -244,10 +244,7 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 	}
 	p := publish{}
 	b := l.h.b
-	if l.target.anonymous {
-		p.span = b.spanReceive(&pm, pm.Properties.To.V, "", l.h.remote.ContainerID, l.h.peer)
-		b.met.ExchangeLabels(l.h.vname, "").Published.Add(1)
-	} else {
+	if !l.target.anonymous { // a relayed message is received and counted once its `to` is resolved
 		p.span = b.spanReceive(&pm, exchange, key, l.h.remote.ContainerID, l.h.peer)
 		l.labels.Published.Add(1)
 	}
@@ -264,7 +261,8 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 			return
 		}
 		p.msg = newMessage(a.buf, &pm, "", "", time.Now(), &l.ann)
-		ctx.Send(l.h.vhost, &publishTo{address: to.V, user: l.h.user, item: p})
+		ctx.Send(l.h.vhost, &publishTo{address: to.V, user: l.h.user, item: p, fromClient: true,
+			client: l.h.remote.ContainerID, peer: l.h.peer})
 		return
 	}
 	p.msg = newMessage(a.buf, &pm, exchange, key, time.Now(), &l.ann)

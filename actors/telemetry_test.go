@@ -465,3 +465,14 @@ func TestEmbeddedLoggerAddsTraceIDs(t *testing.T) {
 	assert.Contains(t, buf.String(), "trace_id="+sc.TraceID().String())
 	assert.Contains(t, buf.String(), "span_id="+sc.SpanID().String())
 }
+
+// A message on a null target (ANONYMOUS-RELAY) counts as published to the exchange its `to` names.
+func TestRelayedMessagesCountUnderTheirExchange(t *testing.T) {
+	b := startBroker(t, withTopology, func(o *Options) { o.HTTPAddr = "127.0.0.1:0" })
+	snd := sender(t, newSess(t, dial(t, b, nil)), "", nil)
+	to := "/exchanges/work/red"
+	require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, snd, &amqp.Message{Data: [][]byte{[]byte("x")}, Properties: &amqp.MessageProperties{To: &to}}))
+	text := scrapeMetrics(t, b)
+	assert.Contains(t, text, `warren_messages_published_total{exchange="work",vhost="/"} 1`)
+	assert.NotContains(t, text, `warren_messages_published_total{exchange="",vhost="/"} 1`)
+}

@@ -470,6 +470,10 @@ func (v *vhost) publishTo(ctx actor.Context, m *publishTo) {
 		key = m.item.msg.m.Properties.Subject.V
 	}
 	msg := m.item.msg
+	if m.fromClient {
+		v.b.met.ExchangeLabels(v.name, t.exchange).Published.Add(1)
+		m.item.span = v.b.spanReceive(&msg.m, t.exchange, key, m.client, m.peer)
+	}
 	m.item.msg = newMessage(msg.raw, &msg.m, t.exchange, key, msg.arrived, &v.relayAnn)
 	if t.toQueue {
 		ctx.Send(t.pid, &enqueueBatch{items: []publish{m.item}})
@@ -523,6 +527,10 @@ type publishTo struct {
 	user    string
 	item    publish
 	trusted bool // from an extension inside the broker: no permission checks
+	// fromClient: a producer's message on a null target (ANONYMOUS-RELAY): the vhost counts it as
+	// published to the exchange its `to` names and starts its receive span (client and peer name it).
+	fromClient   bool
+	client, peer string
 }
 
 type deadLetter struct {
