@@ -36,6 +36,7 @@ type receiverLink struct {
 	starved           bool // waiting for the memory alarm to clear
 	labels            *telemetry.Labels
 	ann               routeAnnotations // the delivery annotations of this link's messages
+	now               time.Time        // when the current burst of transfers arrived
 }
 
 type assembly struct {
@@ -107,6 +108,7 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 		if l.detached || l.target == nil {
 			return // transfers after our detach are ignored until the peer's detach (2.6.5)
 		}
+		l.now = time.Now() // the arrival time of this burst's messages
 		for _, t := range m.items {
 			if err := l.transfer(ctx, t); err != nil {
 				l.detach(ctx, err)
@@ -260,12 +262,12 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 				Description: "a message on a link with a null target needs properties.to"})
 			return
 		}
-		p.msg = newMessage(a.buf, &pm, "", "", time.Now(), &l.ann)
+		p.msg = newMessage(a.buf, &pm, "", "", l.now, &l.ann)
 		ctx.Send(l.h.vhost, &publishTo{address: to.V, user: l.h.user, item: p, fromClient: true,
 			client: l.h.remote.ContainerID, peer: l.h.peer})
 		return
 	}
-	p.msg = newMessage(a.buf, &pm, exchange, key, time.Now(), &l.ann)
+	p.msg = newMessage(a.buf, &pm, exchange, key, l.now, &l.ann)
 	l.out = append(l.out, p)
 }
 
