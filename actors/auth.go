@@ -28,6 +28,9 @@ type user struct {
 	// check verifies a password; nil means the user cannot log in with a password (EXTERNAL only).
 	check func(password string) bool
 	tags  []string
+	// hash and hashing are what check verifies against, as the definitions file writes them
+	// (password_hash, hashing_algorithm): the export shows them; no clear password is kept.
+	hash, hashing string
 	// perms: per vhost, RabbitMQ's configure/write/read regular expressions.
 	perms map[string]*permission
 }
@@ -70,20 +73,26 @@ func newAuthenticator(o Options) (*authenticator, error) {
 	}
 	// Out of the box, like RabbitMQ: guest/guest, administrator, all permissions on "/", loopback only
 	// (the rule is applied at login).
-	all := regexp.MustCompile("^.*$")
-	a.users["guest"] = &user{name: "guest", check: bcryptCheck([]byte(guestHash)), tags: []string{"administrator"},
+	all := regexp.MustCompile(".*")
+	a.users["guest"] = &user{name: "guest", check: bcryptCheck([]byte(guestHash)), hash: guestHash, tags: []string{"administrator"},
 		perms: map[string]*permission{"/": {configure: all, write: all, read: all}}}
 	d := o.Definitions
 	if d == nil {
 		return a, nil
 	}
+	// Once loaded, the definitions keep only hashes: a plain-text password (development) is replaced by
+	// the bcrypt hash it was turned into, so neither the broker's options nor an export holds it.
+	hashed := make([]definitions.User, len(d.Users))
 	for i, u := range d.Users {
-		check, err := passwordCheck(u)
+		check, hash, hashing, err := passwordCheck(u)
 		if err != nil {
 			return nil, fmt.Errorf("definitions: users[%d] %q: %w", i, u.Name, err)
 		}
-		a.users[u.Name] = &user{name: u.Name, check: check, tags: u.Tags, perms: map[string]*permission{}}
+		a.users[u.Name] = &user{name: u.Name, check: check, hash: hash, hashing: hashing, tags: u.Tags, perms: map[string]*permission{}}
+		u.Password, u.PasswordHash, u.HashingAlgorithm = "", hash, hashing
+		hashed[i] = u
 	}
+	d.Users = hashed
 	for i, p := range d.Permissions {
 		u := a.users[p.User]
 		if u == nil {
@@ -94,7 +103,7 @@ func newAuthenticator(o Options) (*authenticator, error) {
 			dst **regexp.Regexp
 			src string
 		}{{&perm.configure, p.Configure}, {&perm.write, p.Write}, {&perm.read, p.Read}} {
-			re, err := regexp.Compile("^(?:" + x.src + ")$")
+			re, err := permissionRegexp(x.src)
 			if err != nil {
 				return nil, fmt.Errorf("definitions: permissions[%d] %s@%s: %w", i, p.User, p.Vhost, err)
 			}
@@ -103,6 +112,16 @@ func newAuthenticator(o Options) (*authenticator, error) {
 		u.perms[p.Vhost] = perm
 	}
 	return a, nil
+}
+
+// permissionRegexp compiles a permission as RabbitMQ applies it (re:run): unanchored, so the expression
+// may match anywhere in the name ("app-" grants "my-app-q"; anchor with "^app-"), and "" grants nothing
+// (nil: RabbitMQ documents it as "^$", which no resource name matches).
+func permissionRegexp(src string) (*regexp.Regexp, error) {
+	if src == "" {
+		return nil, nil
+	}
+	return regexp.Compile(src)
 }
 
 // loginPlain checks a SASL PLAIN response (RFC 4616: [authzid] NUL authcid NUL passwd).
@@ -232,27 +251,6 @@ func hostOf(peer net.Addr) string {
 	return host
 }
 
-// blocked reports whether the address has used up its attempts: recent failures and checks in flight.
-func (l *loginLimiter) blocked(peer net.Addr) bool {
-	if l.max < 0 {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	h := hostOf(peer)
-	return len(l.recent(h))+l.inflight[h] >= l.max
-}
-
-// failed records a failed login.
-func (l *loginLimiter) failed(peer net.Addr) {
-	if l.max < 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.recordFailure(hostOf(peer))
-}
-
 // admit reserves a credential check for the address, or refuses it when the address is blocked; every
 // admitted check ends with one done. Reserving before the check (rather than counting failures after
 // it) holds the limit against parallel attempts too.
@@ -359,22 +357,32 @@ func bcryptCheck(hash []byte) func(string) bool {
 	return func(got string) bool { return bcrypt.CompareHashAndPassword(hash, []byte(got)) == nil }
 }
 
-// passwordCheck: a plain-text password from the definitions file (development) is hashed with bcrypt
-// at load, so the authenticator keeps no clear password. A password_hash is checked as it is: a bcrypt hash
-// ("$2a$…", "$2b$…", "$2y$…"), an argon2id PHC string ("$argon2id$v=19$m=…,t=…,p=…$salt$hash"), or
-// RabbitMQ's salted hash base64(salt[4] ++ H(salt ++ password)) with H = SHA-256 (the default), SHA-512
-// or MD5.
-func passwordCheck(u definitions.User) (func(string) bool, error) {
+// passwordCheck returns the check of a user's password and the hash it checks against (password_hash
+// and hashing_algorithm as the definitions file writes them). A plain-text password from the
+// definitions file (development) is hashed with bcrypt at load, so the authenticator keeps no clear
+// password. A password_hash is checked as it is: a bcrypt hash ("$2a$…", "$2b$…", "$2y$…"), an argon2id
+// PHC string ("$argon2id$v=19$m=…,t=…,p=…$salt$hash"), or RabbitMQ's salted hash
+// base64(salt[4] ++ H(salt ++ password)) with H = SHA-256 (the default), SHA-512 or MD5.
+func passwordCheck(u definitions.User) (check func(string) bool, hash, hashing string, err error) {
 	if u.PasswordHash == "" {
 		if u.Password == "" {
-			return nil, nil // a user without a password logs in with EXTERNAL only
+			return nil, "", "", nil // a user without a password logs in with EXTERNAL only
 		}
 		h, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.DefaultCost)
 		if err != nil {
-			return nil, err
+			return nil, "", "", err
 		}
-		return bcryptCheck(h), nil
+		return bcryptCheck(h), string(h), "", nil
 	}
+	check, err = hashCheck(u)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return check, u.PasswordHash, u.HashingAlgorithm, nil
+}
+
+// hashCheck checks a password against u.PasswordHash.
+func hashCheck(u definitions.User) (func(string) bool, error) {
 	switch {
 	case strings.HasPrefix(u.PasswordHash, "$2"):
 		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {

@@ -53,10 +53,14 @@ type Broker struct {
 	// queueIndex: every live queue instance by (vhost, name), for the per-queue gauges read at scrape
 	// time from the queues' atomic counters.
 	queueIndex sync.Map
-	userConns  map[string]int  // connections per user, guarded by mu
-	tlsAddr    net.Addr        // guarded by mu
-	stop       chan struct{}   // closed by Shutdown: ends the broker's own background goroutines
-	disp       *warmDispatcher // runs every actor's mailbox (dispatch.go)
+	userConns  map[string]int // connections per user, guarded by mu
+	tlsAddr    net.Addr       // guarded by mu
+	stop       chan struct{}  // closed by Shutdown: ends the broker's own background goroutines
+	// slots counts the sockets the accept loops admitted whose handling has not ended: the
+	// MaxConnections check reserves a slot before the connection's goroutine starts, so a burst of
+	// accepts cannot all pass the check before any of them is counted (connCount counts only later).
+	slots atomic.Int64
+	disp  *warmDispatcher // runs every actor's mailbox (dispatch.go)
 }
 
 // NewBroker builds a broker from opts; nothing listens until Start.
@@ -268,12 +272,17 @@ func (b *Broker) serve(ln net.Listener) {
 				continue
 			}
 			backoff = 0
-			if max := b.opts.Limits.MaxConnections; max > 0 && b.connCount.Load() >= int64(max) {
+			n := b.slots.Add(1) // reserved here, released when the connection's goroutine ends
+			if max := b.opts.Limits.MaxConnections; max > 0 && n > int64(max) {
+				b.slots.Add(-1)
 				b.log.Warn("connection refused: limit reached", "peer", nc.RemoteAddr().String(), "max_connections", max)
-				b.goTracked(func() { refuseConnection(nc, "connection limit reached") })
+				b.goTracked(func() { b.refuseConnection(nc, "connection limit reached") })
 				continue
 			}
-			b.goTracked(func() { b.handleConn(nc) })
+			b.goTracked(func() {
+				defer b.slots.Add(-1)
+				b.handleConn(nc)
+			})
 		}
 	})
 }

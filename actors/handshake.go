@@ -166,6 +166,12 @@ func (b *Broker) negotiate(fr *protocol.FrameReader, nc net.Conn) (string, error
 		_, err = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))
 		return user, err
 	case protocol.ProtoSASL:
+		// Before authentication the peer gets a small frame limit, not the negotiated one: a PLAIN
+		// response or an EXTERNAL init is a few hundred bytes, so an unauthenticated peer cannot make
+		// the broker buffer a 1 MiB frame (spec 2.4.1 allows as little as 512 before open). A bigger
+		// frame is a framing error, and the SASL layer, having no close, ends with the socket.
+		fr.SetMaxFrameSize(min(saslMaxFrameSize, b.opts.Limits.MaxFrameSize))
+		defer fr.SetMaxFrameSize(b.opts.Limits.MaxFrameSize)
 		user, err := b.sasl(fr, nc)
 		if err != nil {
 			return "", err
@@ -199,23 +205,38 @@ func (b *Broker) negotiate(fr *protocol.FrameReader, nc net.Conn) (string, error
 	}
 }
 
-// sasl runs the SASL exchange (spec 5.3.2): mechanisms → init [→ challenge/response] → outcome.
-func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
-	cn := verifiedClientCN(nc)
+// saslMaxFrameSize bounds the frames a peer may send before it has authenticated (the SASL layer).
+const saslMaxFrameSize = 64 << 10
+
+// saslMechanisms are the mechanisms offered on nc (spec 5.3.3.1), the preferred first: EXTERNAL when the
+// peer presented a verified client certificate, PLAIN, and ANONYMOUS unless it is disabled.
+func (b *Broker) saslMechanisms(nc net.Conn) []protocol.Symbol {
 	var mechs []protocol.Symbol
-	if cn != "" {
-		mechs = append(mechs, "EXTERNAL") // first: the preferred mechanism (spec 5.3.3.1)
+	if verifiedClientCN(nc) != "" {
+		mechs = append(mechs, "EXTERNAL")
 	}
 	mechs = append(mechs, "PLAIN")
 	if b.auth.allowAnonymous {
 		mechs = append(mechs, "ANONYMOUS")
 	}
+	return mechs
+}
+
+// writeSASLMechanisms answers a SASL protocol header: the header, then sasl-mechanisms (spec 5.3.2).
+func (b *Broker) writeSASLMechanisms(nc net.Conn) error {
 	out := protocol.AppendProtoHeader(nil, protocol.ProtoSASL)
-	out, err := protocol.AppendSASLFrame(out, &protocol.SASLMechanisms{Mechanisms: mechs})
+	out, err := protocol.AppendSASLFrame(out, &protocol.SASLMechanisms{Mechanisms: b.saslMechanisms(nc)})
 	if err != nil {
-		return "", err
+		return err
 	}
-	if _, err := nc.Write(out); err != nil {
+	_, err = nc.Write(out)
+	return err
+}
+
+// sasl runs the SASL exchange (spec 5.3.2): mechanisms → init [→ challenge/response] → outcome.
+func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
+	cn := verifiedClientCN(nc)
+	if err := b.writeSASLMechanisms(nc); err != nil {
 		return "", err
 	}
 	body, err := readSASL(fr)
@@ -249,7 +270,7 @@ func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
 	if guarded && !b.auth.limiter.admit(peer) {
 		// Too many failed logins (or checks under way) from this address: refuse without looking at the
 		// credentials, and log it once per window so a brute-force run cannot flood the log.
-		out, _ = protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: protocol.SASLSysTemp})
+		out, _ := protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: protocol.SASLSysTemp})
 		_, _ = nc.Write(out)
 		if b.auth.limiter.logRefusal(peer) {
 			b.log.Warn("login refused: too many failed attempts", "peer", peerString(peer), "mechanism", string(init.Mechanism))
@@ -279,7 +300,7 @@ func (b *Broker) sasl(fr *protocol.FrameReader, nc net.Conn) (string, error) {
 		// Counted before the client hears the outcome, so an immediate retry already sees it.
 		b.auth.limiter.done(peer, err != nil)
 	}
-	out, _ = protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: code})
+	out, _ := protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: code})
 	if _, werr := nc.Write(out); werr != nil && err == nil {
 		err = werr
 	}
@@ -487,13 +508,29 @@ func writeOpenAndClose(nc net.Conn, open *protocol.Open, cond protocol.Symbol, d
 	_, _ = nc.Write(out)
 }
 
-// refuseConnection is used past the connection limit: accept the header, then open+close with
-// amqp:resource-limit-exceeded so the client sees why.
-func refuseConnection(nc net.Conn, why string) {
+// refuseConnection is used past the connection limit. It answers in the layer the client opened with,
+// so that the client sees a refusal rather than a protocol mismatch: to a SASL header the mechanisms,
+// then, whatever the init says, sasl-outcome sys-temp (spec 5.3.3.6: a transient failure, try again
+// later; the SASL layer carries no error text); to any other header the AMQP header, then open and
+// close with amqp:resource-limit-exceeded and why.
+func (b *Broker) refuseConnection(nc net.Conn, why string) {
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(2 * time.Second))
-	var hdr [8]byte
-	if _, err := readFull(nc, hdr[:]); err != nil {
+	var raw [8]byte
+	if _, err := readFull(nc, raw[:]); err != nil {
+		return
+	}
+	if hdr, err := protocol.ParseProtoHeader(raw); err == nil && hdr.ID == protocol.ProtoSASL {
+		if b.writeSASLMechanisms(nc) != nil {
+			return
+		}
+		// Read the init before answering: a client writes it before it reads the outcome, and it is
+		// not checked, so its frame stays small.
+		if _, err := readSASL(protocol.NewFrameReader(nc, min(saslMaxFrameSize, b.opts.Limits.MaxFrameSize))); err != nil {
+			return
+		}
+		out, _ := protocol.AppendSASLFrame(nil, &protocol.SASLOutcome{Code: protocol.SASLSysTemp})
+		_, _ = nc.Write(out)
 		return
 	}
 	_, _ = nc.Write(protocol.AppendProtoHeader(nil, protocol.ProtoAMQP))

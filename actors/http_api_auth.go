@@ -122,13 +122,19 @@ func (rt *apiRouter) authenticate(r *http.Request) (*apiUser, error) {
 			return nil, apiErrorf(http.StatusUnauthorized, "login failed: %v", err)
 		}
 	} else {
-		if b.auth.limiter.blocked(peer) {
+		// As the SASL login does: the check is reserved before it runs, so parallel requests cannot
+		// all be checked before the first failure counts.
+		if !b.auth.limiter.admit(peer) {
+			if b.auth.limiter.logRefusal(peer) {
+				b.log.Warn("HTTP API login refused: too many failed attempts", "peer", r.RemoteAddr)
+			}
 			return nil, apiErrorf(http.StatusTooManyRequests, "too many failed logins from this address: try again later")
 		}
 		// RFC 4616 PLAIN: authzid NUL authcid NUL passwd (an empty authzid).
 		user, err := b.auth.loginPlain([]byte("\x00"+name+"\x00"+pass), peer)
+		b.auth.limiter.done(peer, err != nil)
 		if err != nil {
-			b.auth.limiter.failed(peer)
+			b.log.Warn("HTTP API login failed", "peer", r.RemoteAddr, "err", err)
 			return nil, apiErrorf(http.StatusUnauthorized, "login failed: %v", err)
 		}
 		name = user

@@ -2,9 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,7 +36,7 @@ func (b *Broker) apiExportDefinitions(_ *http.Request, _ *apiUser) (apiReply, er
 
 // exportDefinitions snapshots users, vhosts, permissions and every vhost's topology. The predeclared
 // exchanges, exclusive queues (which belong to a connection) and the bindings to those are left out,
-// as RabbitMQ does; plain-text passwords are exported as RabbitMQ's salted SHA-256 hash.
+// as RabbitMQ does; passwords appear only as their hashes (see exportUser).
 func (b *Broker) exportDefinitions() (*definitions.Definitions, error) {
 	d := &definitions.Definitions{}
 	for _, name := range b.apiUserNames() {
@@ -97,31 +94,15 @@ func apiExportArgs(args map[string]any) map[string]any {
 	return apiArgs(args)
 }
 
+// exportUser is a user as the authenticator holds it: its password only as the hash the login checks
+// (RabbitMQ's salted hash as the file gave it, or bcrypt/argon2id; plain-text passwords were hashed with
+// bcrypt at load), never in clear.
 func (b *Broker) exportUser(name string) definitions.User {
-	u := definitions.User{Name: name}
-	if d := b.opts.Definitions; d != nil {
-		for _, du := range d.Users {
-			if du.Name == name {
-				u = du
-			}
-		}
-	}
-	if u.PasswordHash == "" && u.Password == "" && name == "guest" {
-		u.Password = "guest" // the built-in guest/guest
-	}
-	u.Tags = b.userTags(name)
-	if u.Password != "" {
-		u.PasswordHash, u.HashingAlgorithm, u.Password = rabbitHash(u.Password), "rabbit_password_hashing_sha256", ""
+	u := definitions.User{Name: name, Tags: b.userTags(name)}
+	if au := b.auth.users[name]; au != nil {
+		u.PasswordHash, u.HashingAlgorithm = au.hash, au.hashing
 	}
 	return u
-}
-
-// rabbitHash is RabbitMQ's password hash: base64(salt[4] ++ SHA-256(salt ++ password)).
-func rabbitHash(password string) string {
-	var salt [4]byte
-	_, _ = rand.Read(salt[:])
-	sum := sha256.Sum256(append(salt[:], password...))
-	return base64.StdEncoding.EncodeToString(append(salt[:], sum[:]...))
 }
 
 // apiWarnings is an slog.Handler that keeps the parser's warnings for the import's reply.

@@ -206,7 +206,7 @@ func TestFailedLoginsLimitParallelAttempts(t *testing.T) {
 	}
 	assert.Equal(t, b.opts.Auth.FailedLoginLimit, codes[protocol.SASLAuth], "credential checks: %v", codes)
 	assert.Equal(t, n-b.opts.Auth.FailedLoginLimit, codes[protocol.SASLSysTemp], "refused unchecked: %v", codes)
-	assert.True(t, b.auth.limiter.blocked(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}))
+	assert.True(t, limiterRefuses(&b.auth.limiter, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}))
 }
 
 // logCapture keeps every record a broker logs, with its attributes, for assertions.
@@ -309,6 +309,6 @@ func TestFailedLoginsLoggedAndLimitedPerAddress(t *testing.T) {
 
 	// Another address is not affected.
 	assert.Equal(t, protocol.SASLOk, rawFrom(t, b, "192.0.2.9:5000").saslExchange(plainInit("alice", "pw")).Code)
-	assert.True(t, b.auth.limiter.blocked(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}))
-	assert.False(t, b.auth.limiter.blocked(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 9)}))
+	assert.True(t, limiterRefuses(&b.auth.limiter, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}))
+	assert.False(t, limiterRefuses(&b.auth.limiter, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9)}))
 }

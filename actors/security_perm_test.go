@@ -135,3 +135,40 @@ func TestVhostChosenByHostname(t *testing.T) {
 		assert.Contains(t, ce.RemoteErr.Description, "virtual host", hostname)
 	}
 }
+
+// Permission expressions match as RabbitMQ's re:run does: anywhere in the name unless anchored, so the
+// usual "^app-" from a RabbitMQ definitions file grants "app-q", an unanchored "app-" also grants
+// "my-app-q", and "" grants nothing.
+func TestPermissionsMatchUnanchoredAsRabbitMQ(t *testing.T) {
+	b := startBroker(t, func(o *Options) {
+		o.Definitions = &definitions.Definitions{
+			Users:  []definitions.User{{Name: "ra", Password: "pw"}},
+			Queues: []definitions.Queue{{Name: "my-app-q", Vhost: "/"}, {Name: "other-q", Vhost: "/"}},
+			Permissions: append(allOn("/", "guest"), definitions.Permission{
+				User: "ra", Vhost: "/", Configure: "^app-", Write: "", Read: "app-|^other"}),
+		}
+	})
+	c, err := amqp.Dial(testCtx(t), "amqp://"+b.Addr().String(), &amqp.ConnOptions{SASLType: amqp.SASLTypePlain("ra", "pw")})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	s := newSess(t, c)
+	denied := func(err error, want string) {
+		t.Helper()
+		var ae *amqp.Error
+		require.True(t, errors.As(err, &ae), "%v", err)
+		assert.Equal(t, amqp.ErrCond("amqp:unauthorized-access"), ae.Condition)
+		assert.Contains(t, ae.Description, want)
+	}
+
+	_, err = s.NewReceiver(testCtx(t), "app-q", nil)
+	require.NoError(t, err, `configure "^app-" and read "app-" grant the new queue "app-q"`)
+	_, err = s.NewReceiver(testCtx(t), "/queues/my-app-q", nil)
+	require.NoError(t, err, `read "app-" matches inside "my-app-q"`)
+	_, err = s.NewReceiver(testCtx(t), "/queues/other-q", nil)
+	require.NoError(t, err, `read "^other" matches a prefix`)
+	_, err = s.NewReceiver(testCtx(t), "my-app-new", nil)
+	denied(err, `configure access to queue "my-app-new"`) // "^app-" is anchored at the start
+	// "" grants nothing, not even the default exchange.
+	_, err = s.NewSender(testCtx(t), "/queues/app-q", nil)
+	denied(err, `write access to exchange "amq.default"`)
+}

@@ -129,3 +129,70 @@ func TestTLSExternalNeedsUserAndTrustedCertificate(t *testing.T) {
 		TLSConfig: &tls.Config{RootCAs: p.pool, MinVersion: tls.VersionTLS12}})
 	require.Error(t, err)
 }
+
+// --tls-ca reloads with the certificate: on ReloadTLS (SIGHUP) and when the file changes, a new CA
+// bundle decides which client certificates verify (SASL EXTERNAL); a CA file that does not parse keeps
+// the old pool.
+func TestTLSCAReload(t *testing.T) {
+	p, other := newTestPKI(t), newTestPKI(t)
+	cf, kf, _ := p.issue(t, "server", 10, true)
+	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", AMQPSAddr: "127.0.0.1:0", TLSCert: cf, TLSKey: kf, TLSCA: p.caFile,
+		Logger: testLogger(), Definitions: &definitions.Definitions{Users: []definitions.User{{Name: "carol"}},
+			Permissions: allOn("/", "carol")}})
+	require.NoError(t, err)
+	b.tls.watchEvery = 20 * time.Millisecond
+	require.NoError(t, b.Start())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, b.Shutdown(ctx))
+	})
+	external := func(cert tls.Certificate) error {
+		c, err := amqp.Dial(testCtx(t), "amqps://"+b.TLSAddr().String(), &amqp.ConnOptions{SASLType: amqp.SASLTypeExternal(""),
+			TLSConfig: &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+		if err == nil {
+			_, err = c.NewSession(testCtx(t), nil)
+			_ = c.Close()
+		}
+		return err
+	}
+	_, _, fromP := p.issue(t, "carol", 30, false)
+	_, _, fromOther := other.issue(t, "carol", 31, false)
+	require.NoError(t, external(fromP))
+	require.Error(t, external(fromOther), "the other CA is not trusted yet")
+
+	// replaceCA writes the CA file as a renewal would (a new file renamed over the old one), dated at
+	// an hour offset so the watch sees it change.
+	n := 0
+	replaceCA := func(data []byte) {
+		n++
+		tmp := filepath.Join(t.TempDir(), "ca.tmp")
+		require.NoError(t, os.WriteFile(tmp, data, 0o600))
+		when := time.Now().Add(time.Duration(n) * time.Hour)
+		require.NoError(t, os.Chtimes(tmp, when, when))
+		require.NoError(t, os.Rename(tmp, p.caFile))
+	}
+	pPEM, err := os.ReadFile(p.caFile)
+	require.NoError(t, err)
+	otherPEM, err := os.ReadFile(other.caFile)
+	require.NoError(t, err)
+
+	// SIGHUP: the daemon calls ReloadTLS. (The watch may get there first; either way the new bundle serves.)
+	replaceCA(append(append([]byte{}, pPEM...), otherPEM...))
+	require.NoError(t, b.ReloadTLS())
+	require.NoError(t, external(fromOther), "trusted after the reload")
+	require.NoError(t, external(fromP), "the bundle still holds the first CA")
+
+	// The file watch, without SIGHUP: only the other CA now.
+	replaceCA(otherPEM)
+	require.Eventually(t, func() bool { return external(fromP) != nil }, 5*time.Second, 20*time.Millisecond,
+		"the watch reloads the CA file")
+	require.NoError(t, external(fromOther))
+
+	// A CA file being rewritten (no certificate in it yet) is not loaded: the old pool stays.
+	replaceCA([]byte("-----BEGIN CERT"))
+	require.Error(t, b.ReloadTLS())
+	time.Sleep(10 * b.tls.watchEvery)
+	require.NoError(t, external(fromOther), "the last good CA pool keeps serving")
+	require.Error(t, external(fromP))
+}

@@ -12,16 +12,20 @@ import (
 	"time"
 )
 
-// tlsState holds the broker's TLS material. The certificate is read through an atomic pointer on every
-// handshake, so ReloadTLS (SIGHUP, or the file watch) swaps it without a restart.
+// tlsState holds the broker's TLS material. Every handshake reads the certificate and the client CA
+// pool through an atomic pointer, so ReloadTLS (SIGHUP, or the file watch) swaps them without a restart.
 type tlsState struct {
 	certFile, keyFile, caFile string
 	mu                        sync.Mutex // serialises reloads (SIGHUP and the watch) and guards files
-	cert                      atomic.Pointer[tls.Certificate]
-	cfg                       *tls.Config
-	// files is what the certificate and key files looked like at the last (re)load; the watch reloads
-	// when either differs, so a renewed pair, a rolled-back older one or a swapped symlink all count.
-	files      [2]fileStamp
+	// live is the configuration of new handshakes: the certificate and, with --tls-ca, the pool client
+	// certificates are verified against, loaded together.
+	live atomic.Pointer[tls.Config]
+	// cfg is what the listeners and the in-band upgrade use; it hands each handshake live.
+	cfg *tls.Config
+	// files is what the certificate, key and CA files looked like at the last (re)load; the watch
+	// reloads when any differs, so a renewed pair, a rolled-back older one, a new CA bundle or a
+	// swapped symlink all count.
+	files      [3]fileStamp
 	watchEvery time.Duration
 }
 
@@ -39,8 +43,12 @@ func stampOf(name string) fileStamp {
 	return fileStamp{mod: fi.ModTime(), size: fi.Size()}
 }
 
-func (t *tlsState) stamps() [2]fileStamp {
-	return [2]fileStamp{stampOf(t.certFile), stampOf(t.keyFile)}
+func (t *tlsState) stamps() [3]fileStamp {
+	s := [3]fileStamp{stampOf(t.certFile), stampOf(t.keyFile)}
+	if t.caFile != "" {
+		s[2] = stampOf(t.caFile)
+	}
+	return s
 }
 
 func (t *tlsState) filesChanged() bool {
@@ -75,36 +83,40 @@ func newTLSState(o Options) (*tlsState, error) {
 	}
 	t.cfg = &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return t.cert.Load(), nil
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return t.live.Load(), nil
 		},
-	}
-	if o.TLSCA != "" {
-		pem, err := os.ReadFile(o.TLSCA)
-		if err != nil {
-			return nil, fmt.Errorf("TLS CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS CA %s holds no PEM certificate", o.TLSCA)
-		}
-		// Client certificates are verified when presented (SASL EXTERNAL); a client without one can
-		// still log in with PLAIN or ANONYMOUS, as RabbitMQ's default fail_if_no_peer_cert=false.
-		t.cfg.ClientCAs = pool
-		t.cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return t, nil
 }
 
-// reload loads the pair; on failure (a half-written renewal, a key that does not match yet) the old
-// certificate stays, and the file stamps are not updated, so the watch tries again at its next tick.
+// reload loads the pair and the CA file; on any failure (a half-written renewal, a key that does not
+// match yet, a CA bundle being rewritten) the old certificate and CA pool stay, and the file stamps are
+// not updated, so the watch tries again at its next tick.
 func (t *tlsState) reload() error {
 	st := t.stamps()
 	cert, err := tls.LoadX509KeyPair(t.certFile, t.keyFile)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
-	t.cert.Store(&cert)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.caFile != "" {
+		pem, err := os.ReadFile(t.caFile)
+		if err != nil {
+			return fmt.Errorf("TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("TLS CA %s holds no PEM certificate", t.caFile)
+		}
+		// Client certificates are verified when presented (SASL EXTERNAL); a client without one can
+		// still log in with PLAIN or ANONYMOUS, as RabbitMQ's default fail_if_no_peer_cert=false.
+		// A resumed session is no way around a new pool: crypto/tls verifies its chain again against
+		// the ClientCAs of the handshake resuming it.
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	t.live.Store(cfg)
 	t.files = st
 	return nil
 }
@@ -117,8 +129,8 @@ func (b *Broker) tlsConfig() *tls.Config {
 	return b.tls.cfg
 }
 
-// ReloadTLS re-reads the certificate and key; connections made afterwards use them. The daemon calls it
-// on SIGHUP; the broker also reloads by itself when the certificate file changes.
+// ReloadTLS re-reads the certificate, the key and the CA file (--tls-ca); connections made afterwards use
+// them. The daemon calls it on SIGHUP; the broker also reloads by itself when one of the files changes.
 func (b *Broker) ReloadTLS() error {
 	if b.tls == nil {
 		return fmt.Errorf("TLS is not configured")
@@ -127,15 +139,15 @@ func (b *Broker) ReloadTLS() error {
 	err := b.tls.reload()
 	b.tls.mu.Unlock()
 	if err != nil {
-		b.log.Error("TLS reload failed; keeping the old certificate", "err", err)
+		b.log.Error("TLS reload failed; keeping the old certificate and CA", "err", err)
 		return err
 	}
-	b.log.Info("TLS certificate reloaded", "cert", b.tls.certFile)
+	b.log.Info("TLS certificate reloaded", "cert", b.tls.certFile, "ca", b.tls.caFile)
 	return nil
 }
 
-// watchCertificate reloads the pair when the certificate or the key file changes. It runs on its own
-// goroutine; reload and the file stamps are touched only here and by ReloadTLS.
+// watchCertificate reloads the TLS material when the certificate, the key or the CA file changes. It runs
+// on its own goroutine; reload and the file stamps are touched only here and by ReloadTLS.
 func (b *Broker) watchCertificate() {
 	t := time.NewTicker(b.tls.watchEvery)
 	defer t.Stop()

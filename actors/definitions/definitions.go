@@ -39,7 +39,8 @@ type User struct {
 	// Password is a plain-text password: for development only. Exclusive with PasswordHash.
 	Password string
 	// PasswordHash is RabbitMQ's base64(salt[4] ++ H(salt ++ password)); HashingAlgorithm names H
-	// (rabbit_password_hashing_sha256, _sha512 or _md5; empty = the broker's default).
+	// (rabbit_password_hashing_sha256, _sha512 or _md5; empty = the broker's default). It may also be a
+	// bcrypt hash ("$2b$…") or an argon2id PHC string ("$argon2id$…"), which name their own algorithm.
 	PasswordHash     string
 	HashingAlgorithm string
 	// Tags such as "administrator". RabbitMQ writes them as a comma-separated string or a list; both parse.

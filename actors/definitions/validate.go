@@ -38,6 +38,9 @@ func checkUser(u User) error {
 	if u.PasswordHash == "" {
 		return nil // no password: the user cannot log in with SASL PLAIN
 	}
+	if isModernHash(u.PasswordHash) {
+		return nil // bcrypt or argon2id: the broker parses it at load and names the entry if it is malformed
+	}
 	raw, err := base64.StdEncoding.DecodeString(u.PasswordHash)
 	if err != nil {
 		return errors.New("password_hash is not valid base64")
@@ -46,6 +49,13 @@ func checkUser(u User) error {
 		return fmt.Errorf("password_hash holds %d bytes, %s needs %d (4 of salt and the digest)", len(raw), algo, want)
 	}
 	return nil
+}
+
+// isModernHash reports whether a password_hash is a bcrypt hash ("$2a$…", "$2b$…", "$2y$…") or an
+// argon2 PHC string ("$argon2id$…") rather than RabbitMQ's base64 salted hash, which never starts
+// with "$" (not a base64 character).
+func isModernHash(h string) bool {
+	return strings.HasPrefix(h, "$2") || strings.HasPrefix(h, "$argon2")
 }
 
 func checkPermission(p Permission) error {

@@ -151,3 +151,21 @@ func TestNumbersAreNormalised(t *testing.T) {
 		"list": []any{int64(1), 1.5, map[string]any{"deep": int64(2)}},
 	}, d.Queues[0].Arguments)
 }
+
+// bcrypt hashes and argon2id PHC strings are password_hash values too (Warren's own export writes
+// bcrypt); their format is the broker's to check, so the file's validation lets them through as they
+// are, whichever RabbitMQ hashing_algorithm comes with them. Other values must still be RabbitMQ's
+// base64 salted hash.
+func TestParseBcryptAndArgon2idHashes(t *testing.T) {
+	for _, hash := range []string{
+		"$2a$10$lIaNn.n77cfmaf5zi9SxnO8Qpd0kRfXrtRozArluIsEgRcA9hRgoa",
+		"$2b$04$abcdefghijklmnopqrstuv",
+		"$argon2id$v=19$m=1024,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$c2VjcmV0c2VjcmV0c2VjcmV0",
+	} {
+		d, err := Parse([]byte(`{"users": [{"name": "a", "password_hash": "`+hash+`", "hashing_algorithm": "rabbit_password_hashing_sha512"}]}`), quietLogger())
+		require.NoError(t, err, hash)
+		assert.Equal(t, hash, d.Users[0].PasswordHash)
+	}
+	_, err := Parse([]byte(`{"users": [{"name": "a", "password_hash": "$5$rounds=5000$x"}]}`), quietLogger())
+	require.ErrorContains(t, err, `users[0] "a": password_hash is not valid base64`)
+}

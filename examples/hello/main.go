@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/warren-mq/warren/examples/internal/cli"
 	"io"
 
 	"github.com/Azure/go-amqp"
+	"github.com/warren-mq/warren/examples/internal/cli"
 	"github.com/warren-mq/warren/examples/internal/mgmt"
 )
 

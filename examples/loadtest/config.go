@@ -51,7 +51,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.producers, "producers", 1, "number of producers, each on its own connection")
 	fs.IntVar(&c.consumers, "consumers", 1, "number of consumers, each on its own connection")
 	fs.IntVar(&c.queues, "queues", 1, "number of queues; producers and consumers are spread over them round-robin")
-	fs.StringVar(&c.target, "target", "/queues/loadtest-%d", `producers' target address template, "%d" = queue index (RabbitMQ: "/queues/NAME", or v1 "/amq/queue/NAME")`)
+	fs.StringVar(&c.target, "target", "/queues/loadtest-%d", `producers' target address template, "%d" = queue index (RabbitMQ 4: "/queues/NAME"; RabbitMQ 3.x: "/amq/queue/NAME" or "/queue/NAME")`)
 	fs.StringVar(&c.source, "source", "/queues/loadtest-%d", `consumers' source address template, "%d" = queue index`)
 	fs.IntVar(&c.size, "size", 16, "message body size in bytes (at least 8: the body starts with the send time)")
 	fs.Float64Var(&c.rate, "rate", 0, "messages per second per producer; 0 = as fast as possible")
@@ -62,7 +62,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.durable, "durable", false, "set header.durable on every message")
 	fs.IntVar(&c.credit, "credit", 1000, "link credit each consumer grants")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object with the results on stdout (progress goes to stderr)")
-	fs.BoolVar(&c.declare, "declare", false, "declare the queues first (durable) through the /management node; needs /queues/NAME, /amq/queue/NAME or bare-name addresses")
+	fs.BoolVar(&c.declare, "declare", false, "declare the queues first (durable) through the /management node (Warren, RabbitMQ 4; not RabbitMQ 3.x); needs /queues/NAME, /amq/queue/NAME, /queue/NAME or bare-name addresses")
 	fs.DurationVar(&c.stallTimeout, "stall-timeout", 10*time.Second, "give up when no message is sent, confirmed or received for this long")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -117,7 +117,7 @@ func address(template string, queue int) string {
 }
 
 // queueName is the queue an address names: /queues/NAME (RabbitMQ 4 and Warren, percent-encoded),
-// /amq/queue/NAME (RabbitMQ's v1 addresses) or a bare name.
+// /amq/queue/NAME and /queue/NAME (RabbitMQ 3.x, RabbitMQ 4's deprecated v1 addresses) or a bare name.
 func queueName(addr string) (string, error) {
 	var rest string
 	switch {
@@ -125,11 +125,13 @@ func queueName(addr string) (string, error) {
 		rest = strings.TrimPrefix(addr, "/queues/")
 	case strings.HasPrefix(addr, "/amq/queue/"):
 		rest = strings.TrimPrefix(addr, "/amq/queue/")
+	case strings.HasPrefix(addr, "/queue/"):
+		rest = strings.TrimPrefix(addr, "/queue/")
 	case addr != "" && !strings.HasPrefix(addr, "/"):
 		return addr, nil
 	}
 	if rest == "" || strings.Contains(rest, "/") {
-		return "", fmt.Errorf("address %q does not name a queue (/queues/NAME, /amq/queue/NAME or a bare name)", addr)
+		return "", fmt.Errorf("address %q does not name a queue (/queues/NAME, /amq/queue/NAME, /queue/NAME or a bare name)", addr)
 	}
 	name, err := url.PathUnescape(rest)
 	if err != nil {

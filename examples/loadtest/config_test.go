@@ -56,13 +56,14 @@ func TestAddresses(t *testing.T) {
 	for addr, want := range map[string]string{
 		"/queues/a%20b":  "a b",
 		"/amq/queue/q-1": "q-1",
+		"/queue/q-2":     "q-2",
 		"orders":         "orders",
 	} {
 		got, err := queueName(addr)
 		require.NoError(t, err, addr)
 		assert.Equal(t, want, got)
 	}
-	for _, bad := range []string{"", "/queues/", "/queues/a/b", "/exchanges/x", "/amq/queue/", "/queues/%zz"} {
+	for _, bad := range []string{"", "/queues/", "/queues/a/b", "/exchanges/x", "/amq/queue/", "/queue/", "/queue/a/b", "/queues/%zz"} {
 		_, err := queueName(bad)
 		assert.Error(t, err, bad)
 	}

@@ -184,7 +184,8 @@ func waitFor(ctx context.Context, deadline time.Time, useDeadline bool, done fun
 	}
 }
 
-// declare creates the queues named by the address templates through the /management node.
+// declare creates the queues named by the address templates through the /management node of RabbitMQ
+// 4 and Warren; a broker without one (RabbitMQ 3.x) gets a clear error.
 func declare(ctx context.Context, cfg *config) (err error) {
 	conn, err := amqp.Dial(ctx, cfg.url, &amqp.ConnOptions{ContainerID: "loadtest-declare"})
 	if err != nil {
@@ -197,7 +198,14 @@ func declare(ctx context.Context, cfg *config) (err error) {
 	}
 	m, err := mgmt.New(ctx, s)
 	if err != nil {
-		return err
+		var refused *amqp.Error
+		if errors.As(err, &refused) {
+			// RabbitMQ 3.x has no /management node (RabbitMQ 4 and Warren do).
+			return fmt.Errorf("--declare: the broker refused the /management node (%s: %s), which RabbitMQ 3.x does not have: "+
+				"declare the queues beforehand (examples/loadtest/README.md shows how) and run without --declare",
+				refused.Condition, refused.Description)
+		}
+		return fmt.Errorf("--declare: %w", err)
 	}
 	seen := map[string]bool{}
 	for i := range cfg.queues {

@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/warren-mq/warren/examples/internal/cli"
 	"io"
 	"strings"
 
 	"github.com/Azure/go-amqp"
+	"github.com/warren-mq/warren/examples/internal/cli"
 	"github.com/warren-mq/warren/examples/internal/mgmt"
 )
 

@@ -7,10 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/warren-mq/warren/examples/internal/cli"
 	"io"
 
 	"github.com/Azure/go-amqp"
+	"github.com/warren-mq/warren/examples/internal/cli"
 	"github.com/warren-mq/warren/examples/internal/mgmt"
 )
 
@@ -61,7 +61,7 @@ func client(ctx context.Context, url string, out io.Writer) (err error) {
 			return fmt.Errorf("request %s: %w", id, err)
 		}
 		pending[id] = n
-		fmt.Fprintf(out, "request %s: fib(%d), reply to a temporary queue\n", id, n)
+		fmt.Fprintf(out, "request %s: fib(%d), reply to %s\n", id, n, replyTo)
 	}
 	answers := map[string]int64{}
 	for len(answers) < len(requests) {

@@ -1,17 +1,18 @@
 // Workqueues spreads tasks over competing workers that acknowledge each task by hand. A task that
 // fails is handed back with modified{delivery-failed}; another worker then gets it again, with the
-// delivery-count raised by one.
+// delivery-count raised by one. A task whose worker quits before acknowledging it goes back to the
+// queue too.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/warren-mq/warren/examples/internal/cli"
 	"io"
 	"sync"
 
 	"github.com/Azure/go-amqp"
+	"github.com/warren-mq/warren/examples/internal/cli"
 	"github.com/warren-mq/warren/examples/internal/mgmt"
 )
 
@@ -47,19 +48,13 @@ func run(ctx context.Context, url string, out io.Writer) (err error) {
 	}
 
 	log := &lineWriter{w: out}
-	b := newBoard(tasks)
-	workCtx, stopWork := context.WithCancel(ctx)
-	defer stopWork()
-	errs := make(chan error, workers)
-	for id := 1; id <= workers; id++ {
-		// Each worker has its own receiver (its own link) on the same queue: competing consumers.
-		// Credit -1 means we grant link credit ourselves: one task at a time, the AMQP 1.0 way of
-		// saying "prefetch 1".
-		rcv, err := sess.NewReceiver(ctx, mgmt.QueueAddress(queue), &amqp.ReceiverOptions{Credit: -1})
-		if err != nil {
-			return err
-		}
-		go func() { errs <- work(workCtx, id, rcv, b, log) }()
+	// A worker that will quit in the middle of its first task attaches first, so that it gets task 1.
+	quitter, err := sess.NewReceiver(ctx, mgmt.QueueAddress(queue), &amqp.ReceiverOptions{Credit: -1})
+	if err != nil {
+		return err
+	}
+	if err := quitter.IssueCredit(1); err != nil {
+		return err
 	}
 
 	snd, err := sess.NewSender(ctx, mgmt.QueueAddress(queue), nil)
@@ -73,6 +68,32 @@ func run(ctx context.Context, url string, out io.Writer) (err error) {
 		if err := snd.Send(ctx, msg, nil); err != nil {
 			return fmt.Errorf("sending task %d: %w", n, err)
 		}
+	}
+
+	// The quitter takes a task and goes away without settling it: a task is acknowledged only by
+	// accepting it, so the broker puts it back in the queue for the others (first-acquirer false).
+	msg, err := quitter.Receive(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := quitter.Close(ctx); err != nil {
+		return err
+	}
+	log.printf("worker %d: took %s and quit without acknowledging it", workers+1, msg.GetData())
+
+	b := newBoard(tasks)
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	errs := make(chan error, workers)
+	for id := 1; id <= workers; id++ {
+		// Each worker has its own receiver (its own link) on the same queue: competing consumers.
+		// Credit -1 means we grant link credit ourselves: one task at a time, the AMQP 1.0 way of
+		// saying "prefetch 1".
+		rcv, err := sess.NewReceiver(ctx, mgmt.QueueAddress(queue), &amqp.ReceiverOptions{Credit: -1})
+		if err != nil {
+			return err
+		}
+		go func() { errs <- work(workCtx, id, rcv, b, log) }()
 	}
 
 	select {
@@ -109,8 +130,12 @@ func work(ctx context.Context, id int, rcv *amqp.Receiver, b *board, log *lineWr
 		}
 		task, _ := msg.ApplicationProperties["task"].(int64)
 		var count uint32
+		again := ""
 		if msg.Header != nil {
 			count = msg.Header.DeliveryCount // how many earlier attempts failed
+			if !msg.Header.FirstAcquirer {
+				again = ", redelivered" // another worker had it before
+			}
 		}
 		if task == flaky && count == 0 {
 			// modified{delivery-failed}: the broker puts the task back at the head of the queue and
@@ -130,7 +155,7 @@ func work(ctx context.Context, id int, rcv *amqp.Receiver, b *board, log *lineWr
 		if err := rcv.AcceptMessage(ctx, msg); err != nil {
 			return fmt.Errorf("worker %d: %w", id, err)
 		}
-		log.printf("worker %d: %s done (delivery-count %d)", id, msg.GetData(), count)
+		log.printf("worker %d: %s done (delivery-count %d%s)", id, msg.GetData(), count, again)
 		b.finish(task)
 	}
 }
