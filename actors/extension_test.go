@@ -266,3 +266,35 @@ func Example_customDaemon() {
 	// listening
 	// stopped
 }
+
+// A producer attached to an exchange with extensions is not left waiting when the exchange is
+// deleted: its link is detached with amqp:resource-deleted (so are producers of a deleted queue).
+func TestExtensionDeletedExchangeDetachesItsProducers(t *testing.T) {
+	b := startBroker(t, func(o *Options) {
+		o.Interceptors = []Interceptor{{Exchange: "tapped", New: passStage("tap", make(chan string, 100))}}
+	})
+	s := newSess(t, dial(t, b, nil))
+	m := newMgmtClient(t, s)
+	ok2xx(t, m, "PUT", "/exchanges/tapped", map[string]any{"type": "fanout", "durable": true})
+	ok2xx(t, m, "PUT", "/queues/tapped-q", map[string]any{"durable": true})
+	ok2xx(t, m, "POST", "/bindings", map[string]any{"source": "tapped", "destination_queue": "tapped-q", "binding_key": ""})
+	ps := newSess(t, dial(t, b, nil))
+	x := sender(t, ps, "/exchanges/tapped", nil)
+	q := sender(t, ps, "/queues/tapped-q", nil)
+	require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, x, amqp.NewMessage([]byte("before"))))
+	ok2xx(t, m, "DELETE", "/exchanges/tapped", nil)
+	ok2xx(t, m, "DELETE", "/queues/tapped-q", nil)
+	for name, snd := range map[string]*amqp.Sender{"exchange": x, "queue": q} {
+		var err error
+		require.Eventually(t, func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			err = snd.Send(ctx, amqp.NewMessage([]byte("after")), nil)
+			return err != nil
+		}, 10*time.Second, 50*time.Millisecond, "the %s's producer is told", name)
+		var le *amqp.LinkError
+		require.ErrorAs(t, err, &le, name)
+		require.NotNil(t, le.RemoteErr, name)
+		assert.Equal(t, amqp.ErrCond("amqp:resource-deleted"), le.RemoteErr.Condition, name)
+	}
+}

@@ -134,6 +134,10 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 		l.onPeerDetach(ctx, m.detach)
 	case *linkStolen:
 		l.stolen(ctx)
+	case *actor.Terminated:
+		if l.target != nil && l.target.pid != nil && m.Who.Equal(l.target.pid) {
+			l.targetGone(ctx)
+		}
 	case *actor.Stopped:
 		l.h.b.met.AttachedLinks.Add(-1)
 		l.releaseName(ctx, protocol.RoleSender)
@@ -146,6 +150,9 @@ func (l *receiverLink) resolved(ctx actor.Context, r *targetResolved) {
 		return
 	}
 	l.target = r
+	if r.pid != nil {
+		ctx.Watch(r.pid) // a deleted target detaches the link (targetGone)
+	}
 	l.labels = l.h.b.met.ExchangeLabels(l.h.vname, r.exchange)
 	target := l.peer.Target
 	if target == nil {
@@ -269,6 +276,28 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 	}
 	p.msg = newMessage(a.buf, &pm, exchange, key, l.now, &l.ann)
 	l.out = append(l.out, p)
+}
+
+// targetGone: the link's exchange or queue actor stopped for good (deleted, or stopped by its supervisor
+// after failing repeatedly). Publishes still waiting for it are rejected and the link is detached with
+// amqp:resource-deleted, as RabbitMQ 4 detaches links whose target went away; the producer may attach
+// again (to a re-declared target).
+func (l *receiverLink) targetGone(ctx actor.Context) {
+	err := &protocol.Error{Condition: protocol.ErrResourceDeleted,
+		Description: "the link's target " + l.targetName() + " is gone (deleted, or stopped after failing repeatedly)"}
+	for seq, p := range l.pending {
+		delete(l.pending, seq)
+		l.settled = append(l.settled, settledState{id: p.deliveryID, state: &protocol.Rejected{Error: err}})
+	}
+	l.writeDispositions()
+	l.detach(ctx, err)
+}
+
+func (l *receiverLink) targetName() string {
+	if t := l.peer.Target; t != nil && t.Address.Set {
+		return t.Address.V
+	}
+	return "exchange " + l.target.exchange
 }
 
 func (l *receiverLink) failPending(ref publishRef, err *protocol.Error) {

@@ -382,6 +382,8 @@ func (v *vhost) deleteExchange(ctx actor.Context, name string) {
 	v.bindings = kept
 	ctx.Send(x.pid, &exchangeDeleted{})
 	if x.front != nil {
+		// Its extensions stop now; producers attached to it see it terminate and are detached
+		// (receiverLink.targetGone) rather than publishing into a stopped actor.
 		ctx.Stop(x.front)
 	}
 }
