@@ -121,7 +121,7 @@ func (x *exchange) route(ctx actor.Context, items []publish) {
 	for _, p := range items {
 		var headers func(string) (any, bool)
 		if x.kind == "headers" {
-			ap := p.msg.m.ApplicationProperties
+			ap := p.msg.ap
 			headers = func(k string) (any, bool) { return ap.Get(k) }
 		}
 		x.match = x.table.Match(x.match[:0], p.msg.routingKey, headers)

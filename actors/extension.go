@@ -50,16 +50,16 @@ func (p *Publish) RoutingKey() string { return p.p.msg.routingKey }
 func (p *Publish) Exchange() string { return p.p.msg.exchange }
 
 // Header is the message's header section (defaults when it has none).
-func (p *Publish) Header() protocol.Header { return p.p.msg.m.Header }
+func (p *Publish) Header() protocol.Header { return p.p.msg.header }
 
 // Properties is the message's properties section.
-func (p *Publish) Properties() protocol.Properties { return p.p.msg.m.Properties }
+func (p *Publish) Properties() protocol.Properties { return *p.p.msg.properties() }
 
 // MessageAnnotations are the message's message-annotations (read-only).
-func (p *Publish) MessageAnnotations() protocol.Map { return p.p.msg.m.MessageAnnotations }
+func (p *Publish) MessageAnnotations() protocol.Map { return p.p.msg.ma }
 
 // ApplicationProperties are the message's application-properties (read-only).
-func (p *Publish) ApplicationProperties() protocol.Map { return p.p.msg.m.ApplicationProperties }
+func (p *Publish) ApplicationProperties() protocol.Map { return p.p.msg.ap }
 
 // Raw is the encoded message as received (read-only).
 func (p *Publish) Raw() []byte { return p.p.msg.raw }

@@ -138,7 +138,8 @@ func apiGetFrom(q *queue, n int, take bool) apiGetResult {
 
 // apiMessageJSON renders one message as RabbitMQ's management API does, with AMQP 1.0's fields added.
 func apiMessageJSON(g apiGotMessage, remaining int, encoding string, truncate int) map[string]any {
-	m := &g.msg.m
+	pm := g.msg.parsed()
+	m := &pm
 	payload, enc, size := apiRenderPayload(m, encoding, truncate)
 	props := map[string]any{"delivery_mode": 1, "priority": m.Header.Priority}
 	if m.Header.Durable {

@@ -11,9 +11,18 @@ import (
 // message is one published message, immutable once built and shared by every queue it is routed to.
 // The encoded bytes are kept as received; only the routing and settlement fields are decoded
 // (DESIGN.md §1: the body is opaque to the broker).
+//
+// It is the compact form of a parsed protocol.Message: the section offsets as 32-bit numbers and the
+// properties behind a pointer (nil for a message without a properties section, the usual case), so a
+// message costs ~300 bytes of heap, not the ~640 of a protocol.Message. parsed rebuilds the full value
+// (on the stack) for the codec.
 type message struct {
 	raw        []byte
-	m          protocol.Message // spans into raw, plus the decoded header/properties/annotations
+	spans      [7]span32 // header, delivery-annotations, message-annotations, properties, application-properties, body, footer
+	header     protocol.Header
+	hasHeader  bool
+	props      *protocol.Properties // nil: no properties section
+	ma, ap     protocol.Map         // message-annotations, application-properties (decoded)
 	exchange   string
 	routingKey string
 	// annotations are the message-annotations added on every delivery (x-exchange, x-routing-key),
@@ -22,11 +31,57 @@ type message struct {
 	arrived     time.Time
 }
 
-// newMessage builds a message; ann (nil = none) is the caller's cache of delivery annotations.
+// span32 is a protocol.Span in 32 bits a side (a message is far below 4 GiB: max-message-size).
+type span32 struct{ start, end uint32 }
+
+// newMessage builds a message from raw and its parse m; ann (nil = none) is the caller's cache of
+// delivery annotations.
 func newMessage(raw []byte, m *protocol.Message, exchange, routingKey string, now time.Time, ann *routeAnnotations) *message {
-	return &message{raw: raw, m: *m, exchange: exchange, routingKey: routingKey, arrived: now,
+	msg := &message{raw: raw, header: m.Header, hasHeader: m.HasHeader, ma: m.MessageAnnotations,
+		ap: m.ApplicationProperties, exchange: exchange, routingKey: routingKey, arrived: now,
 		annotations: ann.get(exchange, routingKey)}
+	for i, s := range [...]protocol.Span{m.HeaderSpan, m.DeliveryAnnotationsSpan, m.MessageAnnotationsSpan, m.PropertiesSpan,
+		m.ApplicationPropertiesSpan, m.BodySpan, m.FooterSpan} {
+		msg.spans[i] = span32{uint32(s.Start), uint32(s.End)}
+	}
+	if m.PropertiesSpan.Present() {
+		p := m.Properties
+		msg.props = &p
+	}
+	return msg
 }
+
+// rerouted is msg with another exchange and routing key (the relay resolved its `to`).
+func (msg *message) rerouted(exchange, routingKey string, ann *routeAnnotations) *message {
+	c := *msg
+	c.exchange, c.routingKey, c.annotations = exchange, routingKey, ann.get(exchange, routingKey)
+	return &c
+}
+
+// parsed is the message as protocol.Message, for the codec (AppendMessageForDelivery) and readers.
+func (msg *message) parsed() protocol.Message {
+	sp := func(i int) protocol.Span { return protocol.Span{Start: int(msg.spans[i].start), End: int(msg.spans[i].end)} }
+	m := protocol.Message{Raw: msg.raw, HeaderSpan: sp(0), DeliveryAnnotationsSpan: sp(1), MessageAnnotationsSpan: sp(2),
+		PropertiesSpan: sp(3), ApplicationPropertiesSpan: sp(4), BodySpan: sp(5), FooterSpan: sp(6),
+		Header: msg.header, HasHeader: msg.hasHeader, MessageAnnotations: msg.ma, ApplicationProperties: msg.ap}
+	if msg.props != nil {
+		m.Properties = *msg.props
+	}
+	return m
+}
+
+// properties are the message's properties (zero when it has none); read them, never modify them.
+func (msg *message) properties() *protocol.Properties {
+	if msg.props == nil {
+		return &noProperties
+	}
+	return msg.props
+}
+
+var noProperties protocol.Properties
+
+// bodySize is the size of the encoded body sections.
+func (msg *message) bodySize() int { return int(msg.spans[5].end) - int(msg.spans[5].start) }
 
 // routeAnnotations caches the x-exchange/x-routing-key annotations of the last (exchange, routing-key)
 // pair an actor built a message for: a producer link publishes to one pair nearly always, so its

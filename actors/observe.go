@@ -30,6 +30,13 @@ func messageInfo(m *protocol.Message, key string) telemetry.MessageInfo {
 	return info
 }
 
+// info is messageInfo of a broker message.
+func (msg *message) info() telemetry.MessageInfo {
+	p := msg.properties()
+	return telemetry.MessageInfo{BodySize: msg.bodySize(), RoutingKey: msg.routingKey,
+		MessageID: messageIDString(p.MessageID), ConversationID: messageIDString(p.CorrelationID)}
+}
+
 // messageIDString renders a message-id or correlation-id (spec 3.2.4: ulong, uuid, binary or string)
 // as span attributes show them: a uuid in its canonical 8-4-4-4-12 form, binary in hex; "" for none.
 func messageIDString(id any) string {
@@ -67,7 +74,7 @@ func (b *Broker) spanReceive(m *protocol.Message, exchange, key, clientID, peer 
 // spanHop starts a child span of parent and returns it; the caller ends it.
 func (b *Broker) spanHop(parent trace.SpanContext, op, opType, dest string, msg *message) trace.Span {
 	ctx := trace.ContextWithSpanContext(bg, parent)
-	_, span := b.tel.StartSpan(ctx, op, opType, dest, messageInfo(&msg.m, msg.routingKey))
+	_, span := b.tel.StartSpan(ctx, op, opType, dest, msg.info())
 	return span
 }
 
@@ -80,7 +87,7 @@ func hopParent(sc trace.SpanContext, msg *message) trace.SpanContext {
 	if sc.IsValid() || msg == nil {
 		return sc
 	}
-	return trace.SpanContextFromContext(telemetry.Extract(bg, msg.m.MessageAnnotations, msg.m.ApplicationProperties))
+	return trace.SpanContextFromContext(telemetry.Extract(bg, msg.ma, msg.ap))
 }
 
 // spanChild starts and ends a child span and returns its context (or parent's when tracing is off).

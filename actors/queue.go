@@ -249,18 +249,18 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 					err: &protocol.Error{Condition: protocol.ErrResourceLimitExceeded, Description: "queue " + q.spec.name + " is full (x-overflow " + q.spec.overflow + ")"}})
 			}
 			if q.spec.overflow == "reject-publish-dlx" {
-				q.deadLetter(ctx, []*qentry{{msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount}}, "maxlen")
+				q.deadLetter(ctx, []*qentry{{msg: p.msg, deliveryCount: p.msg.header.DeliveryCount}}, "maxlen")
 			}
 			continue
 		}
 		q.nextQID++
-		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.m.Header.DeliveryCount, expiresAt: q.expiry(p.msg, now), span: p.span}
+		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.header.DeliveryCount, expiresAt: q.expiry(p.msg, now), span: p.span}
 		if q.b.tracing() {
 			e.span = q.b.spanChild(p.span, "enqueue", telemetry.OpSend, q.spec.name, p.msg, attribute.Bool("warren.durable", q.spec.durable))
 		}
 		q.readyBytes += int64(p.msg.size())
 		q.labels.Enqueued.Add(1)
-		storedHere := q.persistent() && p.msg.m.Header.Durable
+		storedHere := q.persistent() && p.msg.header.Durable
 		switch {
 		case storedHere && (q.paged > 0 || len(q.ready)-q.head >= q.window):
 			if q.paged == 0 {
@@ -326,7 +326,7 @@ func (q *queue) over() bool {
 // expiry is the earlier of header.ttl and x-message-ttl, from arrival (spec 3.2.1, RabbitMQ).
 func (q *queue) expiry(m *message, now int64) int64 {
 	ttl := q.spec.messageTTL
-	if t := m.m.Header.TTL; t.Set && (ttl < 0 || int64(t.V) < ttl) {
+	if t := m.header.TTL; t.Set && (ttl < 0 || int64(t.V) < ttl) {
 		ttl = int64(t.V)
 	}
 	if ttl < 0 {
@@ -537,14 +537,15 @@ func (q *queue) deadLetter(ctx actor.Context, es []*qentry, reason string) {
 			{Key: protocol.Symbol("x-first-death-exchange"), Value: m.exchange},
 		}
 		for _, kv := range extra {
-			if _, ok := m.m.MessageAnnotations.Get(kv.Key); ok {
+			if _, ok := m.ma.Get(kv.Key); ok {
 				extra = nil // an earlier death already named the first one
 				break
 			}
 		}
-		h := m.m.Header
+		h := m.header
+		orig := m.parsed()
 		h.DeliveryCount = e.deliveryCount
-		raw, err := protocol.AppendMessageForDelivery(nil, &m.m, &h, extra)
+		raw, err := protocol.AppendMessageForDelivery(nil, &orig, &h, extra)
 		if err != nil {
 			q.log.ErrorContext(trace.ContextWithSpanContext(bg, e.span), "dead-lettering: re-encoding failed", "err", err)
 			continue

@@ -90,7 +90,7 @@ func (s *session) transferFor(j *outJob) protocol.Transfer {
 }
 
 func (s *session) deliveryHeader(j *outJob) protocol.Header {
-	h := j.d.msg.m.Header
+	h := j.d.msg.header
 	h.DeliveryCount = j.d.deliveryCount
 	h.FirstAcquirer = j.d.firstAcquirer
 	return h
@@ -113,7 +113,8 @@ func (s *session) singleFrame(b []byte, j *outJob, maxFrame int) ([]byte, bool) 
 	if ann == nil {
 		ann = j.d.msg.annotations
 	}
-	b, err = protocol.AppendMessageForDelivery(b, &j.d.msg.m, &h, ann)
+	pm := j.d.msg.parsed()
+	b, err = protocol.AppendMessageForDelivery(b, &pm, &h, ann)
 	if err != nil {
 		panic("warren: re-encoding a parsed message: " + err.Error())
 	}

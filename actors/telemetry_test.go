@@ -442,7 +442,8 @@ func TestTracingOffCostsNothing(t *testing.T) {
 	var sc trace.SpanContext
 	var ann protocol.Map
 	allocs := testing.AllocsPerRun(100, func() {
-		sc = b.spanReceive(&msg.m, "x", "k", "container", "127.0.0.1:1")
+		pm := msg.parsed()
+		sc = b.spanReceive(&pm, "x", "k", "container", "127.0.0.1:1")
 		sc = b.spanChild(sc, "route", telemetry.OpProcess, "x", msg)
 		sc = b.spanChild(sc, "deliver", telemetry.OpSend, "q", msg)
 		ann = deliveryAnnotations(msg, sc)

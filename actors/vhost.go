@@ -467,14 +467,15 @@ func (v *vhost) publishTo(ctx actor.Context, m *publishTo) {
 	}
 	key := t.key
 	if t.useSubject {
-		key = m.item.msg.m.Properties.Subject.V
+		key = m.item.msg.properties().Subject.V
 	}
 	msg := m.item.msg
 	if m.fromClient {
 		v.b.met.ExchangeLabels(v.name, t.exchange).Published.Add(1)
-		m.item.span = v.b.spanReceive(&msg.m, t.exchange, key, m.client, m.peer)
+		pm := msg.parsed()
+		m.item.span = v.b.spanReceive(&pm, t.exchange, key, m.client, m.peer)
 	}
-	m.item.msg = newMessage(msg.raw, &msg.m, t.exchange, key, msg.arrived, &v.relayAnn)
+	m.item.msg = msg.rerouted(t.exchange, key, &v.relayAnn)
 	if t.toQueue {
 		ctx.Send(t.pid, &enqueueBatch{items: []publish{m.item}})
 	} else {
