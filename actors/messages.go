@@ -60,7 +60,9 @@ func (msg *message) rerouted(exchange, routingKey string, ann *routeAnnotations)
 
 // parsed is the message as protocol.Message, for the codec (AppendMessageForDelivery) and readers.
 func (msg *message) parsed() protocol.Message {
-	sp := func(i int) protocol.Span { return protocol.Span{Start: int(msg.spans[i].start), End: int(msg.spans[i].end)} }
+	sp := func(i int) protocol.Span {
+		return protocol.Span{Start: int(msg.spans[i].start), End: int(msg.spans[i].end)}
+	}
 	m := protocol.Message{Raw: msg.raw, HeaderSpan: sp(0), DeliveryAnnotationsSpan: sp(1), MessageAnnotationsSpan: sp(2),
 		PropertiesSpan: sp(3), ApplicationPropertiesSpan: sp(4), BodySpan: sp(5), FooterSpan: sp(6),
 		Header: msg.header, HasHeader: msg.hasHeader, MessageAnnotations: msg.ma, ApplicationProperties: msg.ap}
