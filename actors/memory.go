@@ -2,9 +2,12 @@ package actors
 
 import (
 	"bufio"
+	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,13 +21,17 @@ import (
 // when it drops below again, starved links get their credit back. Backpressure stays AMQP's own: link
 // credit (DESIGN.md §1), never a blocked mailbox.
 
-// memoryAlarm is owned by the Broker; its goroutine samples memory every memorySampleEvery.
+// memoryAlarm is owned by the Broker; its goroutine samples memory every memorySampleEvery. It also
+// keeps the broker's other alarms (actors given up after repeated failures) for Broker.Alarms.
 type memoryAlarm struct {
 	b         *Broker
 	highWater uint64
 	mu        sync.Mutex
 	on        bool
+	onSince   time.Time
+	used      uint64       // heap bytes at the last change
 	starved   []*actor.PID // receiver links waiting for credit
+	raised    []Alarm      // given-up actors, in the order they were given up
 }
 
 const memorySampleEvery = 50 * time.Millisecond
@@ -39,27 +46,72 @@ func newMemoryAlarm(b *Broker, highWater uint64) *memoryAlarm {
 	return &memoryAlarm{b: b, highWater: highWater}
 }
 
-// defaultHighWater is 40 % of the machine's memory, as RabbitMQ's vm_memory_high_watermark.
-func defaultHighWater() uint64 {
-	const fallback = 1 << 30
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return fallback
+// defaultHighWater is 40 % of the memory the broker may use, as RabbitMQ's vm_memory_high_watermark.
+func defaultHighWater() uint64 { return availableMemory("/") * 4 / 10 }
+
+// availableMemory is the machine's memory (MemTotal) or, when the process runs in a cgroup with a lower
+// memory limit (a container), that limit: past it the kernel kills the broker long before 40 % of the
+// host's memory is reached. Paths are read under root (a test points it at a fake tree). Without
+// /proc/meminfo (not Linux) it is 2.5 GiB, so the default mark is 1 GiB.
+func availableMemory(root string) uint64 {
+	const fallback = 5 << 29
+	total := uint64(0)
+	if f, err := os.Open(filepath.Join(root, "proc/meminfo")); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+				if kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
+					total = kb * 1024
+				}
+				break
+			}
+		}
+		_ = f.Close()
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err == nil {
-				return kb * 1024 * 4 / 10
+	if total == 0 {
+		total = fallback
+	}
+	for _, limit := range cgroupMemoryLimits(root) {
+		total = min(total, limit)
+	}
+	return total
+}
+
+// cgroupMemoryLimits reads the memory limits of the process's cgroup (v2 memory.max, v1
+// memory.limit_in_bytes), at the cgroup's own path and at the mount's root (as a container sees it).
+// "max" and v1's page-rounded MaxInt64 mean no limit and are left out.
+func cgroupMemoryLimits(root string) []uint64 {
+	files := []string{"sys/fs/cgroup/memory.max", "sys/fs/cgroup/memory/memory.limit_in_bytes"}
+	if data, err := os.ReadFile(filepath.Join(root, "proc/self/cgroup")); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 || parts[2] == "/" {
+				continue
+			}
+			switch {
+			case parts[0] == "0" && parts[1] == "": // v2: "0::/path"
+				files = append(files, filepath.Join("sys/fs/cgroup", parts[2], "memory.max"))
+			case slices.Contains(strings.Split(parts[1], ","), "memory"): // v1: "4:memory:/path"
+				files = append(files, filepath.Join("sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"))
 			}
 		}
 	}
-	return fallback
+	var limits []uint64
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+		if err != nil || n == 0 || n >= 1<<62 { // "max", or v1's "no limit"
+			continue
+		}
+		limits = append(limits, n)
+	}
+	return limits
 }
 
-// active reports whether producers must wait; a link that finds it on registers to be resumed.
+// starve reports whether producers must wait; a link that finds the alarm on registers to be resumed.
 func (m *memoryAlarm) starve(link *actor.PID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -105,18 +157,41 @@ func (m *memoryAlarm) set(on bool, used uint64) {
 		m.mu.Unlock()
 		return
 	}
-	m.on = on
+	m.on, m.used = on, used
+	if on {
+		m.onSince = time.Now()
+	}
 	resume := m.starved
 	if !on {
 		m.starved = nil
 	}
 	m.mu.Unlock()
 	if on {
-		m.b.log.Warn("memory alarm: producers get no credit until memory falls", "heap_bytes", used, "high_watermark", m.highWater)
+		m.b.log.Warn("ALARM: memory above the high-water mark: producers get no credit until it falls", "heap_bytes", used, "high_watermark", m.highWater)
 		return
 	}
 	m.b.log.Info("memory alarm cleared", "heap_bytes", used, "high_watermark", m.highWater)
 	for _, pid := range resume {
 		m.b.system.Root.Send(pid, &creditResume{})
 	}
+}
+
+// raise records an alarm for an actor given up after repeated failures.
+func (m *memoryAlarm) raise(a Alarm) {
+	a.Raised = time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.raised = append(m.raised, a)
+}
+
+// alarms lists the memory alarm while it is on, then the given-up actors.
+func (m *memoryAlarm) alarms() []Alarm {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Alarm
+	if m.on {
+		out = append(out, Alarm{Kind: "memory", Raised: m.onSince,
+			Reason: fmt.Sprintf("heap %d bytes at or above the high-water mark of %d bytes: producers get no credit", m.used, m.highWater)})
+	}
+	return append(out, m.raised...)
 }

@@ -139,6 +139,15 @@ func TestQueueFailingRepeatedlyIsStoppedSupervision(t *testing.T) {
 	assert.Equal(t, amqp.ErrCond("amqp:not-found"), ae.Condition)
 	send(t, sender(t, s, "fine", nil), "the broker lives")
 	assertQueue(t, s, "fine", "the broker lives")
+
+	// The alarm is logged and exposed: Broker.Alarms lists the queue, and every failure was counted.
+	alarms := b.Alarms()
+	require.Len(t, alarms, 1)
+	assert.Equal(t, "queue", alarms[0].Kind)
+	assert.Equal(t, "doomed", alarms[0].Name)
+	assert.Contains(t, alarms[0].Actor, "/q-doomed-")
+	assert.EqualValues(t, supervision.Policies[supervision.Queue].MaxFailures+1, b.restarts.Load(),
+		"each failure counted, the last one given up")
 }
 
 func heapBytes() uint64 {
@@ -149,7 +158,7 @@ func heapBytes() uint64 {
 
 // A flood of publishers against a queue with no consumer stops at the high-water mark, and resumes
 // when a consumer drains the queue.
-func TestFlowControlMemoryAlarm(t *testing.T) {
+func TestSupervisionMemoryAlarmFloodStopsAndResumes(t *testing.T) {
 	runtime.GC()
 	highWater := heapBytes() + 24<<20
 	b := startBroker(t, func(o *Options) {
@@ -171,6 +180,8 @@ func TestFlowControlMemoryAlarm(t *testing.T) {
 		sent++
 		require.Less(t, sent, 2000, "publishing never stopped: no memory alarm")
 	}
+	require.Eventually(t, func() bool { a := b.Alarms(); return len(a) == 1 && a[0].Kind == "memory" }, 5*time.Second, 10*time.Millisecond,
+		"the memory alarm is exposed while it is on")
 	runtime.GC() // count live memory, not garbage awaiting collection
 	peak := heapBytes()
 	t.Logf("blocked after %d messages of 64 KiB; heap %d MiB, high-water %d MiB", sent, peak>>20, highWater>>20)
@@ -195,4 +206,5 @@ func TestFlowControlMemoryAlarm(t *testing.T) {
 	}()
 	wg.Wait()
 	require.Eventually(t, trySend, 10*time.Second, 10*time.Millisecond, "publishing resumes once the queue drained")
+	assert.Empty(t, b.Alarms(), "the alarm cleared")
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -13,82 +14,149 @@ import (
 // with backoff) and, past the failure limit, give up. It runs on the vhost's goroutine while the failed
 // child is suspended, so it may read the child's instance.
 //
-// protoactor drops the message that panicked. So that nobody waits for it forever: a publish batch is
-// refused (amqp:internal-error; producers may publish again, at-least-once), and the idempotent control
-// messages (credit, consumer changes, settlements, stats) are delivered again after the restart.
+// A restarted child keeps its instance (the producers return the same one): a queue keeps its messages,
+// consumers and unsettled deliveries; an exchange asks the vhost for its bindings again. protoactor drops
+// the message that panicked. So that nobody waits for it forever, a publish batch for a queue is refused
+// (amqp:internal-error; producers may publish again, at-least-once), and the messages that are safe to
+// apply twice are delivered again after the restart (redeliver).
 func (v *vhost) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, msg any) {
-	kind := supervision.KindOf(child.Id)
-	failures := rs.NumberOfFailures(supervision.Policies[kind].Window) + 1
-	rs.Fail()
-	d, giveUp, delay := supervision.Decide(kind, failures)
-	v.b.restarts.Add(1)
-	v.b.met.ActorRestarts.Add(bg, 1, v.b.met.KindLabels(string(kind)).Add...)
-	inner, sender := actor.UnwrapEnvelopeMessage(msg), actor.UnwrapEnvelopeSender(msg)
-	if batch, ok := inner.(*enqueueBatch); ok {
+	f := decideFailure(child, rs, reason, msg)
+	f.record(v.log, &v.b.restarts, v.b.met)
+	if batch, ok := f.msg.(*enqueueBatch); ok {
 		refusePublishes(v.b.system.Root, batch.items, "the queue failed while storing the message")
 	}
-	if d == supervision.Stop {
-		logActorFailure(v.log, child, reason, inner, "stop (given up after repeated failures)")
-		if giveUp {
-			v.giveUp(child)
+	if f.directive == supervision.Stop {
+		if f.giveUp {
+			v.giveUp(f)
 		}
+		answerStopped(v.b.system.Root, f)
 		sup.StopChildren(child)
 		return
 	}
-	logActorFailure(v.log, child, reason, inner, d.String())
 	restart := func() {
 		sup.RestartChildren(child)
-		switch inner.(type) {
-		case *consumerCredit, *addConsumer, *removeConsumer, *settleBatch, *queueStats, *publishBatch:
-			if sender != nil {
-				v.b.system.Root.RequestWithCustomSender(child, inner, sender)
+		if redeliver(f.msg) {
+			if f.sender != nil {
+				v.b.system.Root.RequestWithCustomSender(child, f.msg, f.sender)
 			} else {
-				v.b.system.Root.Send(child, inner)
+				v.b.system.Root.Send(child, f.msg)
 			}
 		}
 	}
-	if delay > 0 {
-		time.AfterFunc(delay, restart)
+	if f.delay > 0 {
+		time.AfterFunc(f.delay, restart)
 	} else {
 		restart()
 	}
 }
 
-// giveUp raises the alarm for a child that failed too often: a queue's consumers are detached with
-// amqp:internal-error and the queue leaves the registry; an exchange leaves the registry.
-func (v *vhost) giveUp(child *actor.PID) {
+// redeliver tells the messages a restarted queue or exchange gets again: each is safe to apply twice
+// (a consumer registers once, a settlement or a store confirmation applies to what is still unsettled or
+// pending, a deletion or purge of what is already gone changes nothing), and losing it would leave
+// someone waiting for ever — a producer for its durable confirmation, a consumer for its queue's
+// deletion, a queue for its TTL or x-expires timer, a requester for its answer.
+func redeliver(msg any) bool {
+	switch msg.(type) {
+	case *consumerCredit, *addConsumer, *removeConsumer, *settleBatch, *queueStats, *queuePurge,
+		*storedBatch, *queueDelete, *ttlTick, *idleTick, // queue
+		*publishBatch, *exchangeDeleted: // exchange (a restarted exchange holds publishes until rebuilt)
+		return true
+	}
+	return false
+}
+
+// giveUp raises the alarm for a child that failed too often (logged, and listed by Broker.Alarms): a
+// queue's consumers are detached with amqp:internal-error and the queue leaves the registry and every
+// binding; an exchange leaves the registry and the bindings from and to it. Durable records stay in the
+// store, so a restarted broker brings them back.
+func (v *vhost) giveUp(f failure) {
+	child := f.child
 	for name, q := range v.queues {
 		if !q.pid.Equal(child) {
 			continue
 		}
-		v.log.Error("ALARM: queue failed repeatedly and was stopped", "queue", name)
+		v.log.Error("ALARM: queue failed repeatedly and was stopped", "queue", name, "actor", child.Id, "failures", f.count)
+		v.b.memory.raise(Alarm{Kind: string(supervision.Queue), Vhost: v.name, Name: name, Actor: child.Id,
+			Reason: fmt.Sprintf("failed %d times within %s: %v", f.count, supervision.Policies[supervision.Queue].Window, f.reason)})
 		q.q.deleted = true // the queue is suspended: this write cannot race its goroutine
 		for _, c := range q.q.consumers {
 			v.b.system.Root.Send(c.link, &queueGone{queue: name, reason: &protocol.Error{Condition: protocol.ErrInternal,
 				Description: "queue " + name + " failed repeatedly and was stopped"}})
 		}
+		q.q.consumers = nil
 		delete(v.queues, name)
 		v.b.queueIndex.Delete(queueKey{v.name, name})
-		dest := routing.Destination{Name: name}
-		v.b.system.Root.Send(v.defaultX, &removeDestination{dest: dest})
-		kept := v.bindings[:0]
-		for _, b := range v.bindings {
-			if b.b.Destination == dest {
-				if x := v.exchanges[b.source]; x != nil {
-					v.b.system.Root.Send(x.pid, &removeDestination{dest: dest})
-				}
-				continue
-			}
-			kept = append(kept, b)
-		}
-		v.bindings = kept
+		v.unbind(routing.Destination{Name: name})
 		return
 	}
 	for name, x := range v.exchanges {
-		if x.pid.Equal(child) {
-			v.log.Error("ALARM: exchange failed repeatedly and was stopped", "exchange", name)
-			delete(v.exchanges, name)
-			return
+		if !x.pid.Equal(child) && (x.front == nil || !x.front.Equal(child)) {
+			continue
+		}
+		v.log.Error("ALARM: exchange failed repeatedly and was stopped", "exchange", name, "actor", child.Id, "failures", f.count)
+		v.b.memory.raise(Alarm{Kind: string(supervision.Exchange), Vhost: v.name, Name: name, Actor: child.Id,
+			Reason: fmt.Sprintf("failed %d times within %s: %v", f.count, supervision.Policies[supervision.Exchange].Window, f.reason)})
+		delete(v.exchanges, name)
+		if x.front != nil && !x.front.Equal(child) {
+			v.b.system.Root.Stop(x.front)
+		}
+		if !x.pid.Equal(child) {
+			v.b.system.Root.Stop(x.pid)
+		}
+		// Bindings from it go with it; bindings to it are dropped from their sources, which would
+		// otherwise route to a stopped actor and leave the publishes unconfirmed.
+		kept := v.bindings[:0]
+		for _, b := range v.bindings {
+			if b.source != name {
+				kept = append(kept, b)
+			}
+		}
+		v.bindings = kept
+		v.unbind(routing.Destination{Exchange: true, Name: name})
+		return
+	}
+	// Not in the registry: the default exchange, or a child the vhost no longer lists.
+	v.log.Error("ALARM: actor failed repeatedly and was stopped", "actor", child.Id, "failures", f.count)
+	v.b.memory.raise(Alarm{Kind: string(f.kind), Vhost: v.name, Actor: child.Id,
+		Reason: fmt.Sprintf("failed %d times: %v", f.count, f.reason)})
+}
+
+// unbind removes a stopped destination from the default exchange, the vhost's bindings and the tables
+// of the exchanges that route to it.
+func (v *vhost) unbind(dest routing.Destination) {
+	v.b.system.Root.Send(v.defaultX, &removeDestination{dest: dest})
+	kept := v.bindings[:0]
+	for _, b := range v.bindings {
+		if b.b.Destination == dest {
+			if x := v.exchanges[b.source]; x != nil {
+				v.b.system.Root.Send(x.pid, &removeDestination{dest: dest})
+			}
+			continue
+		}
+		kept = append(kept, b)
+	}
+	v.bindings = kept
+}
+
+// answerStopped answers the message a child that is stopped for good was handling, so that nobody waits
+// for it: an exchange's publishes and a queue's unsent durable confirmations are refused with
+// amqp:internal-error (the producer may publish again: at-least-once), a consumer's attach is refused.
+func answerStopped(ctx actor.SenderContext, f failure) {
+	const why = "stopped after failing repeatedly"
+	switch m := f.msg.(type) {
+	case *publishBatch:
+		refusePublishes(ctx, m.items, "the exchange was "+why)
+	case *storedBatch:
+		for link, cs := range m.confirms {
+			out := make([]confirm, len(cs))
+			for i, c := range cs {
+				out[i] = confirm{seq: c.seq, delta: c.delta, err: &protocol.Error{Condition: protocol.ErrInternal, Description: "the queue was " + why}}
+			}
+			ctx.Send(link, &confirmBatch{items: out})
+		}
+	case *addConsumer:
+		if f.sender != nil {
+			ctx.Send(f.sender, &addConsumerResult{err: &protocol.Error{Condition: protocol.ErrInternal, Description: "the queue was " + why}})
 		}
 	}
 }

@@ -5,11 +5,16 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"testing"
 )
+
+// armed: faults fire only in binaries built by `go test`, never in a production build.
+var armed = testing.Testing()
 
 // Faults makes chosen actors panic on chosen messages, for tests of supervision. A broker has one only
 // when its embedding program sets Options.Faults; the daemon never does, so production brokers carry a
-// nil *Faults and pay one nil check per message.
+// nil *Faults and pay one nil check per message. Even when set, the rules fire only in a test binary
+// (testing.Testing): in a production build a *Faults is inert.
 type Faults struct {
 	mu    sync.Mutex
 	rules []*rule
@@ -47,9 +52,9 @@ func (p InjectedPanic) String() string {
 	return fmt.Sprintf("injected fault in %s on %s", p.Actor, p.Message)
 }
 
-// Check panics when a rule matches; it is a no-op on a nil *Faults.
+// Check panics when a rule matches; it is a no-op on a nil *Faults and outside test binaries.
 func (f *Faults) Check(actorID string, msg any) {
-	if f == nil {
+	if f == nil || !armed {
 		return
 	}
 	t := reflect.TypeOf(msg)

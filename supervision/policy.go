@@ -3,13 +3,18 @@
 // and the fault injection tests use to make a chosen actor panic on a chosen message.
 //
 //	actor       parent      on panic
-//	vhost       broker      restart (rebuilt from the definitions)
+//	vhost       broker      restart (rebuilt from the definitions and the store; its queues and
+//	                        exchanges restart with it); the request it was handling is refused
 //	exchange    vhost       restart; bindings rebuilt from the vhost
-//	queue       vhost       restart with backoff, state kept; after MaxFailures in Window: stop, alarm,
-//	                        consumers detached with amqp:internal-error
+//	queue       vhost       restart with backoff, state kept
 //	connection  broker      stop; the socket gets close with amqp:internal-error
 //	session     connection  stop; end with amqp:internal-error, the connection lives on
 //	link        session     stop; detach with amqp:internal-error, the session lives on
+//
+// Escalation: a restartable actor that fails more than MaxFailures times within Window is given up —
+// stopped for good and an alarm raised (logged, and listed by the broker's Alarms); a queue's consumers
+// are detached with amqp:internal-error, an exchange's bindings are dropped. Every failure is logged
+// with the actor's path and counted in the actor-restarts metric.
 package supervision
 
 import (
@@ -40,22 +45,38 @@ const (
 	PrefixLink       = "l"
 )
 
-// KindOf tells an actor's kind from its PID id (e.g. "warren/conn-3/s0-1/l2-5" is a link).
+// KindOf tells an actor's kind from its PID id, by its place in Warren's tree (DESIGN.md §1): under the
+// broker supervisor ("warren") are vhosts ("vhost-…") and connections ("conn-…"); a vhost's children are
+// exchanges ("x-…", their extension fronts included) and queues ("q-…"); a connection's children are
+// sessions and a session's are links. So "warren/conn-3/s0-1/l2-5" is a link, and a name below a vhost
+// that holds a '/' (an extension front's "x-a/b-front-3") is still an exchange.
 func KindOf(id string) Kind {
-	last := id[strings.LastIndexByte(id, '/')+1:]
+	_, rest, ok := strings.Cut(id, "/") // the broker supervisor's own name
+	if !ok {
+		return Other
+	}
+	top, rest, deeper := strings.Cut(rest, "/")
 	switch {
-	case strings.HasPrefix(last, PrefixVhost):
-		return Vhost
-	case strings.HasPrefix(last, PrefixExchange):
-		return Exchange
-	case strings.HasPrefix(last, PrefixQueue):
-		return Queue
-	case strings.HasPrefix(last, PrefixConnection):
-		return Connection
-	case strings.HasPrefix(last, PrefixSession):
-		return Session
-	case strings.HasPrefix(last, PrefixLink):
-		return Link
+	case strings.HasPrefix(top, PrefixVhost):
+		switch {
+		case !deeper:
+			return Vhost
+		case strings.HasPrefix(rest, PrefixExchange):
+			return Exchange
+		case strings.HasPrefix(rest, PrefixQueue) && !strings.Contains(rest, "/"):
+			return Queue
+		}
+	case strings.HasPrefix(top, PrefixConnection):
+		if !deeper {
+			return Connection
+		}
+		session, rest, deeper := strings.Cut(rest, "/")
+		switch {
+		case !deeper && strings.HasPrefix(session, PrefixSession):
+			return Session
+		case deeper && !strings.Contains(rest, "/") && strings.HasPrefix(rest, PrefixLink):
+			return Link
+		}
 	}
 	return Other
 }

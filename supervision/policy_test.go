@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-func TestKindOf(t *testing.T) {
+func TestSupervisionKindOf(t *testing.T) {
 	cases := map[string]Kind{
 		"warren/vhost-%2F":                  Vhost,
 		"warren/vhost-%2F/x-amq.topic":      Exchange,
@@ -17,13 +17,23 @@ func TestKindOf(t *testing.T) {
 		"warren/conn-3/s0-1/l2-5":           Link,
 		"warren":                            Other,
 		"warren/vhost-%2F/q-with%2Fslash-7": Queue,
+		// an extension front keeps the exchange's raw name, which may hold a '/'
+		"warren/vhost-%2F/x-a/b-front-3": Exchange,
+		// names are read at their place in the tree, not by their first letter alone
+		"warren/vhost-%2F/s1-2":       Other,
+		"warren/vhost-%2F/q-x/l1-2":   Other,
+		"warren/lonely-1":             Other,
+		"warren/conn-3/q-x":           Other,
+		"warren/conn-3/s0-1/l2-5/x-9": Other,
+		"warren/conn-3/s0-1/q-x":      Other,
+		"warren/vhost-%2F/q-x-1/x":    Other,
 	}
 	for id, want := range cases {
 		assert.Equal(t, want, KindOf(id), id)
 	}
 }
 
-func TestDecide(t *testing.T) {
+func TestSupervisionDecide(t *testing.T) {
 	d, giveUp, delay := Decide(Link, 1)
 	assert.Equal(t, Stop, d)
 	assert.False(t, giveUp)

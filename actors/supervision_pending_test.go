@@ -1,0 +1,144 @@
+package actors
+
+// Tests of supervision and flow control whose fix needs a change in the hot-path files (the link,
+// queue and management actors); each names the change it waits for. Remove the t.Skip once it is in.
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/Azure/go-amqp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/warren-mq/warren/supervision"
+)
+
+// stallQueue blocks a queue's actor until the returned function is called.
+func stallQueue(t *testing.T, b *Broker, name string) (release func()) {
+	t.Helper()
+	ch := make(chan struct{})
+	entered := make(chan struct{})
+	b.system.Root.Send(b.queuePID(t, name), &inspect{fn: func(any) any { close(entered); <-ch; return nil }})
+	<-entered
+	var done bool
+	release = func() {
+		if !done {
+			done = true
+			close(ch)
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// A publisher gets link credit only as far as its target queue can take: while the queue actor does
+// not confirm (here it is stalled), at most LinkCredit publishes are in flight — they do not pile up in
+// its mailbox — and publishing resumes once the queue confirms.
+func TestSupervisionPendingCreditBoundedByStalledQueue(t *testing.T) {
+	t.Skip("needs link_receiver.go grantCredit to bound credit by unconfirmed publishes, see report")
+	const credit = 16
+	b := startBroker(t, func(o *Options) { o.Limits.LinkCredit = credit })
+	s := newSess(t, dial(t, b, nil))
+	snd := sender(t, s, "stalled", nil)
+	send(t, snd, "declares the queue")
+	release := stallQueue(t, b, "stalled")
+
+	var receipts []amqp.SendReceipt
+	for len(receipts) < 10*credit {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		r, err := snd.SendWithReceipt(ctx, amqp.NewMessage([]byte("m")), nil)
+		cancel()
+		if err != nil {
+			var ae *amqp.Error // go-amqp's answer to a send that found no credit before its deadline
+			require.True(t, errors.As(err, &ae), "%v", err)
+			require.Equal(t, amqp.ErrCondTransferLimitExceeded, ae.Condition, "blocked for want of credit")
+			break
+		}
+		receipts = append(receipts, r)
+	}
+	assert.LessOrEqual(t, len(receipts), credit, "no more publishes in flight than one link's credit")
+	release()
+	for _, r := range receipts {
+		st, err := r.Wait(testCtx(t))
+		require.NoError(t, err)
+		assert.IsType(t, &amqp.StateAccepted{}, st)
+	}
+	send(t, snd, "publishing resumes")
+}
+
+// A vhost that restarts stops its queues and exchanges (protoactor restarts children with their parent):
+// their consumers and producers are detached with an error instead of waiting for ever on actors that
+// are gone.
+func TestSupervisionPendingVhostRestartDetachesLinks(t *testing.T) {
+	t.Skip("needs queue.go to detach consumers when stopped undeleted and link_receiver.go to watch its target, see report")
+	f := supervision.NewFaults()
+	b := startBroker(t, withFaults(f))
+	s := newSess(t, dial(t, b, nil))
+	send(t, sender(t, s, "lives-in-vhost", nil), "declares the queue")
+	snd := sender(t, s, "/queues/lives-in-vhost", nil)
+	r := receiver(t, s, "/queues/lives-in-vhost", nil)
+	require.NoError(t, r.AcceptMessage(testCtx(t), recv(t, r)))
+	xs := sender(t, s, "/exchanges/amq.fanout", nil) // a producer to an exchange
+
+	f.Inject(supervision.Vhost, "", "*actors.resolveTarget", 1)
+	_, err := s.NewSender(testCtx(t), "anything", nil) // the vhost panics and restarts
+	require.Error(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = r.Receive(ctx, nil)
+	var le *amqp.LinkError
+	require.True(t, errors.As(err, &le), "the consumer is detached: %v", err)
+	require.NotNil(t, le.RemoteErr)
+	for _, p := range []*amqp.Sender{snd, xs} {
+		err = p.Send(ctx, amqp.NewMessage([]byte("after the restart")), nil)
+		require.True(t, errors.As(err, &le), "the producer is detached: %v", err)
+		require.NotNil(t, le.RemoteErr)
+	}
+}
+
+// A producer attached straight to a queue (/queues/{q}) is detached with amqp:resource-deleted when the
+// queue is deleted, and when it is stopped after failing repeatedly, instead of publishing into a
+// stopped actor and waiting for ever for the outcome (RabbitMQ detaches it the same way).
+func TestSupervisionPendingProducerDetachedWhenItsQueueGoesCrash(t *testing.T) {
+	t.Skip("needs link_receiver.go to watch its target, see report")
+	f := supervision.NewFaults()
+	b := startBroker(t, withFaults(f))
+	s := newSess(t, dial(t, b, nil))
+	send(t, sender(t, s, "deleted-under-producer", nil), "m")
+	send(t, sender(t, s, "failing-under-producer", nil), "m")
+	deleted := sender(t, s, "/queues/deleted-under-producer", nil)
+	failing := sender(t, s, "/queues/failing-under-producer", nil)
+
+	st, _ := newMgmtClient(t, newSess(t, dial(t, b, nil))).call("DELETE", "/queues/deleted-under-producer", nil)
+	require.Equal(t, 200, st)
+	f.Inject(supervision.Queue, "q-failing-under-producer", "*actors.queueStats", -1)
+	b.system.Root.Send(b.queuePID(t, "failing-under-producer"), &queueStats{}) // fails until given up
+	require.Eventually(t, func() bool { return len(b.Alarms()) == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	for _, p := range []*amqp.Sender{deleted, failing} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := p.Send(ctx, amqp.NewMessage([]byte("into the void")), nil)
+		cancel()
+		var le *amqp.LinkError
+		require.True(t, errors.As(err, &le), "the producer is detached: %v", err)
+		require.NotNil(t, le.RemoteErr)
+		assert.Equal(t, amqp.ErrCond("amqp:resource-deleted"), le.RemoteErr.Condition)
+	}
+}
+
+// Under the memory alarm an operator can still use /management (to purge or delete the queue that
+// holds the memory): only publishing links are starved of credit.
+func TestSupervisionPendingManagementWorksUnderMemoryAlarm(t *testing.T) {
+	t.Skip("needs link_receiver.go grantCredit to skip the memory alarm for /management links, see report")
+	b := startBroker(t, func(o *Options) { o.Limits.MemoryHighWatermark = 1 }) // the alarm is always on
+	require.Eventually(t, func() bool { return len(b.Alarms()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	s := newSess(t, dial(t, b, nil))
+	mc := newMgmtClient(t, s)
+	st, _ := mc.call("PUT", "/queues/big", map[string]any{"durable": false})
+	assert.Equal(t, 2, st/100)
+	st, _ = mc.call("DELETE", "/queues/big", nil)
+	assert.Equal(t, 200, st)
+}
