@@ -121,6 +121,9 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 			l.confirmed(c)
 		}
 		l.writeDispositions()
+		if !l.detached && l.target != nil && l.credit <= l.h.b.opts.Limits.LinkCredit/2 {
+			l.grantCredit(ctx) // confirmations make room for credit (grantCredit)
+		}
 	case *peerFlow:
 		if m.flow.Echo {
 			l.sendFlow(ctx, false)
@@ -135,7 +138,7 @@ func (l *receiverLink) Receive(ctx actor.Context) {
 	case *linkStolen:
 		l.stolen(ctx)
 	case *actor.Terminated:
-		if l.target != nil && l.target.pid != nil && m.Who.Equal(l.target.pid) {
+		if l.target != nil && l.target.pid != nil && m.Who.Equal(l.target.pid) && !l.h.b.stopping.Load() {
 			l.targetGone(ctx)
 		}
 	case *actor.Stopped:
@@ -176,11 +179,22 @@ func (l *receiverLink) grantCredit(ctx actor.Context) {
 	if l.starved {
 		return
 	}
-	if l.h.b.memory.starve(ctx.Self()) {
+	if !l.mgmt && l.h.b.memory.starve(ctx.Self()) { // an operator can still purge under the alarm
 		l.starved = true
 		return
 	}
-	l.credit = l.h.b.opts.Limits.LinkCredit
+	// Credit only as far as the targets take: at most LinkCredit deliveries are unconfirmed, so a
+	// slow queue holds its producers back through credit (DESIGN.md §1) instead of its mailbox growing.
+	room := l.h.b.opts.Limits.LinkCredit
+	if n := uint32(len(l.pending)); n < room {
+		room -= n
+	} else {
+		room = 0
+	}
+	if room <= l.credit {
+		return
+	}
+	l.credit = room
 	l.sendFlow(ctx, false)
 }
 

@@ -199,6 +199,13 @@ func (q *queue) receive(ctx actor.Context) {
 		q.consumers = nil
 		ctx.Stop(ctx.Self())
 	case *actor.Stopped:
+		if !q.deleted && !q.b.stopping.Load() {
+			// Stopped without being deleted: its vhost restarted (or gave it up). Its consumers are told.
+			for _, c := range q.consumers {
+				ctx.Send(c.link, &queueGone{queue: q.spec.name, reason: &protocol.Error{Condition: protocol.ErrInternal,
+					Description: "queue " + q.spec.name + " was stopped: its virtual host restarted"}})
+			}
+		}
 		if q.ttlTimer != nil {
 			q.ttlTimer.Stop()
 		}

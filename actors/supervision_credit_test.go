@@ -1,7 +1,7 @@
 package actors
 
-// Tests of supervision and flow control whose fix needs a change in the hot-path files (the link,
-// queue and management actors); each names the change it waits for. Remove the t.Skip once it is in.
+// Supervision and flow control at the links: credit bounded by unconfirmed publishes, links detached
+// when their queue or vhost goes away, /management usable under the memory alarm.
 
 import (
 	"context"
@@ -36,8 +36,7 @@ func stallQueue(t *testing.T, b *Broker, name string) (release func()) {
 // A publisher gets link credit only as far as its target queue can take: while the queue actor does
 // not confirm (here it is stalled), at most LinkCredit publishes are in flight — they do not pile up in
 // its mailbox — and publishing resumes once the queue confirms.
-func TestSupervisionPendingCreditBoundedByStalledQueue(t *testing.T) {
-	t.Skip("needs link_receiver.go grantCredit to bound credit by unconfirmed publishes, see report")
+func TestSupervisionCreditBoundedByStalledQueue(t *testing.T) {
 	const credit = 16
 	b := startBroker(t, func(o *Options) { o.Limits.LinkCredit = credit })
 	s := newSess(t, dial(t, b, nil))
@@ -71,8 +70,7 @@ func TestSupervisionPendingCreditBoundedByStalledQueue(t *testing.T) {
 // A vhost that restarts stops its queues and exchanges (protoactor restarts children with their parent):
 // their consumers and producers are detached with an error instead of waiting for ever on actors that
 // are gone.
-func TestSupervisionPendingVhostRestartDetachesLinks(t *testing.T) {
-	t.Skip("needs queue.go to detach consumers when stopped undeleted and link_receiver.go to watch its target, see report")
+func TestSupervisionVhostRestartDetachesLinks(t *testing.T) {
 	f := supervision.NewFaults()
 	b := startBroker(t, withFaults(f))
 	s := newSess(t, dial(t, b, nil))
@@ -102,8 +100,7 @@ func TestSupervisionPendingVhostRestartDetachesLinks(t *testing.T) {
 // A producer attached straight to a queue (/queues/{q}) is detached with amqp:resource-deleted when the
 // queue is deleted, and when it is stopped after failing repeatedly, instead of publishing into a
 // stopped actor and waiting for ever for the outcome (RabbitMQ detaches it the same way).
-func TestSupervisionPendingProducerDetachedWhenItsQueueGoesCrash(t *testing.T) {
-	t.Skip("needs link_receiver.go to watch its target, see report")
+func TestSupervisionProducerDetachedWhenItsQueueGoesCrash(t *testing.T) {
 	f := supervision.NewFaults()
 	b := startBroker(t, withFaults(f))
 	s := newSess(t, dial(t, b, nil))
@@ -131,8 +128,7 @@ func TestSupervisionPendingProducerDetachedWhenItsQueueGoesCrash(t *testing.T) {
 
 // Under the memory alarm an operator can still use /management (to purge or delete the queue that
 // holds the memory): only publishing links are starved of credit.
-func TestSupervisionPendingManagementWorksUnderMemoryAlarm(t *testing.T) {
-	t.Skip("needs link_receiver.go grantCredit to skip the memory alarm for /management links, see report")
+func TestSupervisionManagementWorksUnderMemoryAlarm(t *testing.T) {
 	b := startBroker(t, func(o *Options) { o.Limits.MemoryHighWatermark = 1 }) // the alarm is always on
 	require.Eventually(t, func() bool { return len(b.Alarms()) == 1 }, 5*time.Second, 10*time.Millisecond)
 	s := newSess(t, dial(t, b, nil))
