@@ -6,7 +6,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/protocol"
-	"github.com/warren-mq/warren/supervision"
 )
 
 // connection is the actor of one AMQP connection after open: it owns the channel → session map,
@@ -208,10 +207,8 @@ func (c *connection) freeOutChannel() (uint16, bool) {
 // HandleFailure supervises the sessions (DESIGN.md §1): a crashed session is stopped, not restarted
 // (its protocol state cannot be rebuilt); the peer gets end with amqp:internal-error and the connection
 // lives on. It runs on this actor's mailbox, so it may touch the session map.
-func (c *connection) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
-	logActorFailure(c.log, child, reason, msg, supervision.Policies[supervision.Session].Directive.String())
-	c.h.b.restarts.Add(1)
-	c.h.b.met.ActorRestarts.Add(bg, 1, c.h.b.met.KindLabels(string(supervision.Session)).Add...)
+func (c *connection) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, msg any) {
+	decideFailure(child, rs, reason, msg).record(c.log, &c.h.b.restarts, c.h.b.met) // supervision.Policies: stop
 	sup.StopChildren(child)
 	for _, e := range c.sessions {
 		if e.pid.Equal(child) && !e.ending && !c.closed {

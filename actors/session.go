@@ -8,7 +8,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/warren-mq/warren/protocol"
 	"github.com/warren-mq/warren/protocol/serial"
-	"github.com/warren-mq/warren/supervision"
 )
 
 // session is the actor of one AMQP session (spec 2.5): it keeps the session windows and transfer ids,
@@ -395,10 +394,8 @@ func (s *session) dropHandle(handle uint32, _ *actor.PID) {
 
 // HandleFailure supervises the links (DESIGN.md §1): a crashed link is stopped and detached with
 // amqp:internal-error; the session lives on.
-func (s *session) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
-	logActorFailure(s.log, child, reason, msg, supervision.Policies[supervision.Link].Directive.String())
-	s.h.b.restarts.Add(1)
-	s.h.b.met.ActorRestarts.Add(bg, 1, s.h.b.met.KindLabels(string(supervision.Link)).Add...)
+func (s *session) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, msg any) {
+	decideFailure(child, rs, reason, msg).record(s.log, &s.h.b.restarts, s.h.b.met) // supervision.Policies: stop
 	sup.StopChildren(child)
 	for hnd, e := range s.links {
 		if e.pid.Equal(child) {
