@@ -61,6 +61,9 @@ type Broker struct {
 	// accepts cannot all pass the check before any of them is counted (connCount counts only later).
 	slots atomic.Int64
 	disp  *warmDispatcher // runs every actor's mailbox (dispatch.go)
+	// failed is closed when the broker stopped itself because its own supervisor failed (Failed).
+	failed     chan struct{}
+	failedOnce sync.Once
 }
 
 // NewBroker builds a broker from opts; nothing listens until Start.
@@ -74,7 +77,7 @@ func NewBroker(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, tel: o.Telemetry, met: o.Telemetry.Metrics, vhosts: map[string]*actor.PID{},
-		conns: map[*connHandle]struct{}{}, stop: make(chan struct{}), disp: newWarmDispatcher(300, 64)}
+		conns: map[*connHandle]struct{}{}, stop: make(chan struct{}), disp: newWarmDispatcher(300, 64), failed: make(chan struct{})}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
 	b.userConns = map[string]int{}
 	b.met.SetQueueSnapshot(func(yield func(vhost, queue string, messages, consumers int64)) {
@@ -94,7 +97,10 @@ func NewBroker(opts Options) (*Broker, error) {
 	}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	b.root, err = b.system.Root.SpawnNamed(b.props(func() actor.Actor { return &brokerSupervisor{b: b} },
+	// DESIGN.md §1: the broker supervisor's own failure escalates to the root, which logs it and stops
+	// the broker cleanly (a broker with a broken supervision root must not go on half alive).
+	root := b.system.Root.Copy().WithGuardian(brokerEscalation{b: b})
+	b.root, err = root.SpawnNamed(b.props(func() actor.Actor { return &brokerSupervisor{b: b} },
 		actor.WithSupervisor(brokerChildStrategy(b.log, &b.restarts, b.met))), "warren")
 	if err != nil {
 		return nil, fmt.Errorf("spawn broker supervisor: %w", err)
@@ -375,6 +381,7 @@ type spawnChild struct {
 }
 
 func (s *brokerSupervisor) Receive(ctx actor.Context) {
+	s.b.faults.Check(ctx.Self().Id, ctx.Message())
 	switch m := ctx.Message().(type) {
 	case *spawnChild:
 		pid, err := ctx.SpawnNamed(m.props, m.name)
@@ -405,6 +412,37 @@ var inlineDispatcher = actor.NewSynchronizedDispatcher(300)
 func inlineProps(producer actor.Producer) *actor.Props {
 	return actor.PropsFromProducer(producer, actor.WithDispatcher(inlineDispatcher))
 }
+
+// brokerEscalation is the guardian of the broker supervisor: its failure is logged as an alarm, counted,
+// and the broker shuts down (connections closed with amqp:connection:forced, the store flushed).
+type brokerEscalation struct{ b *Broker }
+
+func (e brokerEscalation) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, msg any) {
+	b := e.b
+	b.restarts.Add(1)
+	b.met.ActorRestarts.Add(bg, 1, b.met.KindLabels("broker").Add...)
+	logActorFailure(b.log, child, reason, msg, "escalate: stop the broker")
+	if sender := actor.UnwrapEnvelopeSender(msg); sender != nil {
+		// The request it dropped (a connection's spawn) is answered, so nobody waits for a timeout.
+		b.system.Root.Send(sender, errors.New("the broker supervisor failed"))
+	}
+	b.log.Error("ALARM: the broker supervisor failed; the broker stops")
+	b.failedOnce.Do(func() {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := b.Shutdown(ctx); err != nil {
+				b.log.Error("shutdown after the supervisor failed", "err", err)
+			}
+			close(b.failed)
+		}()
+	})
+	sup.StopChildren(child)
+}
+
+// Failed is closed when the broker stopped itself because its supervision root failed (a bug in
+// Warren, never a peer's doing); the daemon exits non-zero then.
+func (b *Broker) Failed() <-chan struct{} { return b.failed }
 
 // spawnUnderRoot spawns a top-level child (vhost or connection) of the broker supervisor.
 func (b *Broker) spawnUnderRoot(props *actor.Props, name string) (*actor.PID, error) {

@@ -6,6 +6,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -137,4 +138,26 @@ func TestSupervisionManagementWorksUnderMemoryAlarm(t *testing.T) {
 	assert.Equal(t, 2, st/100)
 	st, _ = mc.call("DELETE", "/queues/big", nil)
 	assert.Equal(t, 200, st)
+}
+
+// DESIGN.md §1: a failure of the broker supervisor escalates: it is logged and counted, and the broker
+// stops cleanly (Failed is closed) instead of living on without a supervision root.
+func TestSupervisionBrokerSupervisorPanicStopsTheBroker(t *testing.T) {
+	f := supervision.NewFaults()
+	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), Faults: f})
+	require.NoError(t, err)
+	require.NoError(t, b.Start())
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	f.Inject(supervision.Other, "", "*actors.spawnChild", 1) // only the broker supervisor spawns connections
+	if c, err := amqp.Dial(testCtx(t), "amqp://"+b.Addr().String(), nil); err == nil {
+		_ = c.Close() // its open went out before the spawn failed; the broker drops it
+	}
+	select {
+	case <-b.Failed():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the broker did not stop after its supervisor failed")
+	}
+	assert.Equal(t, int64(1), b.restarts.Load())
+	_, err = net.DialTimeout("tcp", b.Addr().String(), time.Second)
+	assert.Error(t, err, "the listener is closed")
 }

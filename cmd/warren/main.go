@@ -96,12 +96,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 		return 1
 	}
 
-	sig := <-sigs
-	for sig == syscall.SIGHUP { // SIGHUP reloads the TLS certificate; it does not stop the broker
-		if err := b.ReloadTLS(); err != nil {
-			log.Warn("SIGHUP: TLS reload", "err", err)
+	var sig os.Signal
+	for sig == nil || sig == syscall.SIGHUP { // SIGHUP reloads the TLS certificate; it does not stop the broker
+		if sig != nil {
+			if err := b.ReloadTLS(); err != nil {
+				log.Warn("SIGHUP: TLS reload", "err", err)
+			}
 		}
-		sig = <-sigs
+		select {
+		case sig = <-sigs:
+		case <-b.Failed(): // the broker stopped itself (its supervisor failed; logged as an ALARM)
+			return 1
+		}
 	}
 	signal.Stop(sigs) // from now on a second signal takes the default action: exit at once
 	log.Info("shutting down", "signal", sig.String(), "timeout", shutdownTimeout.String())
