@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -84,11 +86,14 @@ type storedBatch struct {
 
 // unstore removes entries whose write failed from the ready list (their producers are told
 // rejected; a message the producer was refused must not be delivered). Ones already delivered stay
-// with their consumer: at-least-once.
+// with their consumer: at-least-once. A failed write may still have reached the disk (a failed fsync
+// after a successful write: the store's reopen replays it, actors/store doc.go), so the refused
+// messages are deleted from the store too, or they would come back after a restart.
 func (q *queue) unstore(qids []uint64, paged int, pagedBytes int64) {
 	drop := make(map[uint64]bool, len(qids))
 	for _, id := range qids {
 		drop[id] = true
+		q.ops = append(q.ops, store.Op{Kind: store.OpDelete, Queue: q.storeID(), Seq: id})
 	}
 	if paged > 0 { // never in memory: only the counts change
 		q.paged -= paged
@@ -126,10 +131,97 @@ func (q *queue) flushOps() {
 	}
 	ops := q.ops
 	q.ops = nil
-	log := q.log
 	q.b.store.Submit(ops, func(err error) {
 		if err != nil {
-			log.Error("store: updating settled messages failed (they may be delivered again after a restart)", "err", err)
+			q.retryDeletes(ops, err)
+		}
+	})
+}
+
+// Deletes that failed (a full or failing disk) are retried until they are durable, so that a message
+// a consumer accepted, or a publish that was refused, does not come back after the next restart.
+// Each queue instance has at most one retry pending (deleteRetries), holding every delete that failed
+// so far (up to maxRetryDeletes): the first retry after opsRetryMin, doubling up to opsRetryMax while
+// the store keeps failing. Retrying stops when the store closes or the queue instance leaves the
+// broker (deleted, or replaced by a restarted vhost, which reads its queues back from the store). A
+// delete is idempotent and the queue instance never reuses a seq, so a late one is always right. A
+// failed delivery-count update is not retried (a later one could already have succeeded): after a
+// restart that message's count may be lower.
+const (
+	opsRetryMin     = 100 * time.Millisecond
+	opsRetryMax     = 5 * time.Second
+	maxRetryDeletes = 1 << 20
+)
+
+// deleteRetries holds each queue instance's pending retry, under retryMu.
+var (
+	retryMu       sync.Mutex
+	deleteRetries = map[*queue]*deleteRetry{}
+)
+
+// deleteRetry is one queue instance's failed deletes, retried together (guarded by retryMu).
+type deleteRetry struct {
+	ops     []store.Op
+	delay   time.Duration
+	dropped int // deletes past maxRetryDeletes, given up
+}
+
+// retryDeletes runs on the store's committer goroutine (a done callback): it touches no queue state,
+// only the queue's immutable fields.
+func (q *queue) retryDeletes(ops []store.Op, err error) {
+	var dels []store.Op
+	for _, op := range ops {
+		if op.Kind == store.OpDelete {
+			dels = append(dels, op)
+		}
+	}
+	q.log.Error("store: updating settled messages failed; the deletes will be retried", "deletes", len(dels),
+		"delivery_count_updates_lost", len(ops)-len(dels), "err", err)
+	if len(dels) == 0 {
+		return
+	}
+	retryMu.Lock()
+	defer retryMu.Unlock()
+	r := deleteRetries[q]
+	if r == nil { // the first failure: schedule the retry
+		r = &deleteRetry{delay: opsRetryMin}
+		deleteRetries[q] = r
+		time.AfterFunc(r.delay, func() { q.retryNow(r) })
+	}
+	room := max(maxRetryDeletes-len(r.ops), 0)
+	if len(dels) > room {
+		r.dropped += len(dels) - room
+		dels = dels[:room]
+	}
+	r.ops = append(r.ops, dels...)
+}
+
+// retryNow submits every pending delete of r as one request.
+func (q *queue) retryNow(r *deleteRetry) {
+	retryMu.Lock()
+	if cur, ok := q.b.queueIndex.Load(queueKey{q.vname, q.spec.name}); !ok || cur != q {
+		delete(deleteRetries, q)
+		retryMu.Unlock()
+		return
+	}
+	ops := r.ops
+	r.ops = nil
+	retryMu.Unlock()
+	q.b.store.Submit(ops, func(err error) {
+		retryMu.Lock()
+		defer retryMu.Unlock()
+		switch {
+		case errors.Is(err, store.ErrClosed):
+			delete(deleteRetries, q)
+		case err != nil:
+			r.ops = append(ops, r.ops...)
+			r.delay = min(2*r.delay, opsRetryMax)
+			time.AfterFunc(r.delay, func() { q.retryNow(r) })
+		case len(r.ops) > 0: // more failed meanwhile
+			time.AfterFunc(opsRetryMin, func() { q.retryNow(r) })
+		default:
+			delete(deleteRetries, q)
+			q.log.Info("store: the failed deletes are durable now", "deletes", len(ops), "given_up", r.dropped)
 		}
 	})
 }
@@ -162,6 +254,11 @@ func (q *queue) refill() {
 		q.paged -= len(loaded)
 		if len(loaded) > 0 {
 			q.diskNext = last + 1
+		}
+		if q.paged == 0 {
+			// The recovered backlog is read back: whatever is paged out from now on was never
+			// delivered (first-acquirer true).
+			q.pagedAcquired = false
 		}
 	}
 	// Transient messages that arrived behind paged ones join once the disk has caught up to them.
@@ -264,19 +361,23 @@ func bindingRecordKey(source string, b routing.Binding) string {
 }
 
 // restoreTopology declares the vhost's stored durable exchanges, queues and bindings (after the
-// definitions file, so a stored declaration wins where both have one).
+// definitions file, so a stored declaration wins where both have one), then cleans up after a crash
+// in the middle of a deletion: deleting a queue or an exchange takes several store requests (its
+// record, its bindings' records, the queue's messages), and kill -9 between them leaves bindings whose
+// end is gone and messages no queue claims. Those are dropped, with a warning, instead of refusing to
+// start or handing the old messages to a new queue of the same name.
 func (v *vhost) restoreTopology(ctx actor.Context) error {
 	if v.b.store == nil {
 		return nil
 	}
 	prefix := v.name + "\x00"
-	each := func(kind string, fn func(data []byte) error) error {
+	each := func(kind string, fn func(key string, data []byte) error) error {
 		var ferr error
 		err := v.b.store.Records(kind, func(key string, value []byte) bool {
 			if len(key) <= len(prefix) || key[:len(prefix)] != prefix {
 				return true
 			}
-			if err := fn(value); err != nil {
+			if err := fn(key, value); err != nil {
 				ferr = fmt.Errorf("stored %s %q: %w", kind, key[len(prefix):], err)
 				return false
 			}
@@ -287,7 +388,7 @@ func (v *vhost) restoreTopology(ctx actor.Context) error {
 		}
 		return ferr
 	}
-	if err := each(recExchange, func(data []byte) error {
+	if err := each(recExchange, func(_ string, data []byte) error {
 		var x definitions.Exchange
 		if err := json.Unmarshal(data, &x); err != nil {
 			return err
@@ -299,7 +400,7 @@ func (v *vhost) restoreTopology(ctx actor.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := each(recQueue, func(data []byte) error {
+	if err := each(recQueue, func(_ string, data []byte) error {
 		var q definitions.Queue
 		if err := json.Unmarshal(data, &q); err != nil {
 			return err
@@ -315,17 +416,51 @@ func (v *vhost) restoreTopology(ctx actor.Context) error {
 	}); err != nil {
 		return err
 	}
-	return each(recBinding, func(data []byte) error {
+	var dangling []string // binding records whose source or destination is gone
+	if err := each(recBinding, func(key string, data []byte) error {
 		var bd definitions.Binding
 		if err := json.Unmarshal(data, &bd); err != nil {
 			return err
 		}
 		dest := routing.Destination{Exchange: bd.DestinationType == definitions.DestinationExchange, Name: bd.Destination}
 		if perr := v.bind(ctx, bd.Source, routing.Binding{Destination: dest, Key: bd.RoutingKey, Args: normalizeArgs(bd.Arguments)}); perr != nil {
-			return perr
+			if perr.Condition != protocol.ErrNotFound {
+				return perr
+			}
+			v.log.Warn("store: dropping a stored binding whose source or destination no longer exists",
+				"source", bd.Source, "destination", bd.Destination, "routing_key", bd.RoutingKey, "why", perr.Description)
+			dangling = append(dangling, key)
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	for _, key := range dangling {
+		v.b.store.DeleteRecord(recBinding, key, func(error) {})
+	}
+	// The drops are waited for: a queue declared right after the start under the same name must not
+	// read the old messages back before they are gone.
+	var drops []chan error
+	for _, id := range v.b.store.Queues() {
+		name, ok := strings.CutPrefix(id, prefix)
+		if !ok {
+			continue
+		}
+		if q := v.queues[name]; q != nil && q.spec.durable {
+			continue // its actor recovers them
+		}
+		n, _, _ := v.b.store.Stats(id)
+		v.log.Warn("store: dropping the stored messages of a queue that no longer exists", "queue", name, "messages", n)
+		done := make(chan error, 1)
+		v.b.store.DropQueue(id, func(err error) { done <- err })
+		drops = append(drops, done)
+	}
+	for _, done := range drops {
+		if err := <-done; err != nil {
+			return fmt.Errorf("dropping the messages of a deleted queue: %w", err)
+		}
+	}
+	return nil
 }
 
 // normalizeArgs turns JSON numbers back into integers where they are whole (queue arguments are

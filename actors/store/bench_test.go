@@ -19,39 +19,64 @@ import (
 // "inflight=256" is one submitter keeping 256 puts outstanding.
 func BenchmarkSubmit(b *testing.B) {
 	for _, n := range []int{1, 4, 16} {
-		b.Run(fmt.Sprintf("submitters=%d", n), func(b *testing.B) { benchSubmit(b, n, 1) })
+		b.Run(fmt.Sprintf("submitters=%d", n), func(b *testing.B) { benchPebbleSubmit(b, n, 1) })
 	}
-	b.Run("inflight=256", func(b *testing.B) { benchSubmit(b, 1, 256) })
+	b.Run("inflight=256", func(b *testing.B) { benchPebbleSubmit(b, 1, 256) })
 }
 
-func benchSubmit(b *testing.B, submitters, window int) {
+func benchPebbleSubmit(b *testing.B, submitters, window int) {
 	var syncs walSyncCounter
 	s := openTest(b, b.TempDir(), Options{FS: syncs.wrap(vfs.Default)})
 	defer s.Close()
+	benchSubmit(b, s, func() (uint64, uint64) { return uint64(syncs.n.Load()), s.Metrics().Commits }, submitters, window, false)
+}
+
+// benchQueue is the queue submitter g puts to.
+func benchQueue(g int, oneQueue bool) string {
+	if oneQueue {
+		return "q"
+	}
+	return fmt.Sprintf("q%d", g)
+}
+
+// benchSubmit runs b.N 1 KiB puts from submitters goroutines, each keeping window puts outstanding,
+// each on its own queue or all on one (oneQueue: seqs are then handed out in submission order, so
+// every put is a fresh seq). counts reports the engine's fsyncs and group commits so far.
+func benchSubmit(b *testing.B, e submitEngine, counts func() (fsyncs, commits uint64), submitters, window int, oneQueue bool) {
 	data := benchData(1024)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	syncs0, commits0 := syncs.n.Load(), s.Metrics().Commits
+	syncs0, commits0 := counts()
 	b.ResetTimer()
 	start := time.Now()
+	var seqMu sync.Mutex
+	var seq uint64
 	var wg sync.WaitGroup
 	for g := range submitters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			q := fmt.Sprintf("q%d", g)
+			q := benchQueue(g, oneQueue)
 			sem := make(chan struct{}, window)
 			var inner sync.WaitGroup
 			for i := g; i < b.N; i += submitters {
 				sem <- struct{}{}
 				inner.Add(1)
-				s.Submit([]Op{{Kind: OpPut, Queue: q, Seq: uint64(i + 1), Data: data}}, func(err error) {
+				done := func(err error) {
 					if err != nil {
 						b.Error(err)
 					}
 					<-sem
 					inner.Done()
-				})
+				}
+				if oneQueue {
+					seqMu.Lock()
+					seq++
+					e.Submit([]Op{{Kind: OpPut, Queue: q, Seq: seq, Data: data}}, done)
+					seqMu.Unlock()
+				} else {
+					e.Submit([]Op{{Kind: OpPut, Queue: q, Seq: uint64(i + 1), Data: data}}, done)
+				}
 			}
 			inner.Wait()
 		}()
@@ -59,11 +84,10 @@ func benchSubmit(b *testing.B, submitters, window int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	fsyncs := syncs.n.Load() - syncs0
-	commits := s.Metrics().Commits - commits0
+	syncs1, commits1 := counts()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(float64(fsyncs), "fsyncs")
-	b.ReportMetric(float64(b.N)/float64(max(commits, 1)), "ops/commit")
+	b.ReportMetric(float64(syncs1-syncs0), "fsyncs")
+	b.ReportMetric(float64(b.N)/float64(max(commits1-commits0, 1)), "ops/commit")
 }
 
 // benchData is a message body of n random printable bytes (fixed seed): neither all zeros, which

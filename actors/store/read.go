@@ -44,6 +44,18 @@ func (s *Store) Stats(queue string) (count int, bytes int64, maxSeq uint64) {
 	return st.count, st.bytes, st.maxSeq
 }
 
+// Queues lists the queues that have stored messages (from the in-memory statistics), in no
+// particular order: recovery uses it to find messages no queue record claims any more.
+func (s *Store) Queues() []string {
+	s.statsMu.RLock()
+	defer s.statsMu.RUnlock()
+	out := make([]string, 0, len(s.stats))
+	for q := range s.stats {
+		out = append(out, q)
+	}
+	return out
+}
+
 // Records calls fn for every definitions record of kind, in key order, stopping early when fn
 // returns false. value is only valid during the call; fn must not call Scan, Records or Close.
 func (s *Store) Records(kind string, fn func(key string, value []byte) bool) error {

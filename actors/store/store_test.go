@@ -146,6 +146,23 @@ func TestDropQueue(t *testing.T) {
 	assert.Zero(t, n)
 }
 
+// Queues lists the queues with stored messages, after writes, deletes and drops and after a reopen.
+func TestQueuesListsQueuesWithMessages(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	assert.Empty(t, s.Queues())
+	require.NoError(t, submitWait(t, s, putOp("a", 1, "x"), putOp("b", 1, "y"), putOp("c", 1, "z")))
+	require.NoError(t, submitWait(t, s, Op{Kind: OpDelete, Queue: "b", Seq: 1}))
+	ch := make(chan error, 1)
+	s.DropQueue("c", func(err error) { ch <- err })
+	require.NoError(t, waitDone(t, ch))
+	assert.Equal(t, []string{"a"}, s.Queues())
+	require.NoError(t, s.Close())
+	s = openTest(t, dir, Options{})
+	defer s.Close()
+	assert.Equal(t, []string{"a"}, s.Queues())
+}
+
 func TestRecords(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{})
 	defer s.Close()
