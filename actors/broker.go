@@ -80,6 +80,7 @@ func NewBroker(opts Options) (*Broker, error) {
 		conns: map[*connHandle]struct{}{}, stop: make(chan struct{}), disp: newWarmDispatcher(300, 64), failed: make(chan struct{})}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
 	b.userConns = map[string]int{}
+	b.met.SetHealth(b.health)
 	b.met.SetQueueSnapshot(func(yield func(vhost, queue string, messages, consumers int64)) {
 		b.queueIndex.Range(func(k, v any) bool {
 			key, q := k.(queueKey), v.(*queue)
@@ -238,6 +239,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		b.wg.Wait()
+		b.drainQueues()
 		_ = b.system.Root.StopFuture(b.root).Wait()
 		b.disp.close()
 		if b.store != nil {
@@ -256,6 +258,34 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			_ = c.conn.Close()
 		}
 		return ctx.Err()
+	}
+}
+
+// drainQueues waits until every queue has handled what its mailbox holds (the settlements and consumer
+// removals of the connections just closed): stopping the actor tree overtakes user messages, and an
+// accept dropped there would bring its message back after the restart. Their store updates are
+// submitted by then, and the store's Close commits them (DESIGN.md §2: flush the store).
+func (b *Broker) drainQueues() {
+	for _, v := range b.vhosts {
+		res, err := b.system.Root.RequestFuture(v, &inspect{fn: func(a any) any {
+			vh := a.(*vhost)
+			pids := make([]*actor.PID, 0, len(vh.queues))
+			for _, q := range vh.queues {
+				pids = append(pids, q.pid)
+			}
+			return pids
+		}}, defaultAskTimeout).Result()
+		pids, ok := res.([]*actor.PID)
+		if err != nil || !ok {
+			continue // a vhost that does not answer has no queue to drain either
+		}
+		futures := make([]*actor.Future, len(pids))
+		for i, pid := range pids {
+			futures[i] = b.system.Root.RequestFuture(pid, &inspect{fn: func(any) any { return nil }}, defaultAskTimeout)
+		}
+		for _, f := range futures {
+			_ = f.Wait()
+		}
 	}
 }
 

@@ -240,7 +240,7 @@ func (q *queue) refill() {
 				q.log.Error("store: skipping an unreadable message", "seq", seq, "err", err)
 				return true
 			}
-			loaded = append(loaded, &qentry{qid: seq, msg: m, deliveryCount: deliveryCount, stored: true, acquired: q.pagedAcquired})
+			loaded = append(loaded, &qentry{qid: seq, msg: m, deliveryCount: deliveryCount, stored: true, acquired: seq <= q.recoveredMax})
 			return true
 		})
 		if err != nil {
@@ -254,11 +254,6 @@ func (q *queue) refill() {
 		q.paged -= len(loaded)
 		if len(loaded) > 0 {
 			q.diskNext = last + 1
-		}
-		if q.paged == 0 {
-			// The recovered backlog is read back: whatever is paged out from now on was never
-			// delivered (first-acquirer true).
-			q.pagedAcquired = false
 		}
 	}
 	// Transient messages that arrived behind paged ones join once the disk has caught up to them.
@@ -312,13 +307,15 @@ func (q *queue) recover() {
 	}
 	if total > n { // the rest stays on disk, read back as the window drains
 		q.paged = total - n
-		q.pagedAcquired = true
 		q.diskNext = q.nextQID + 1
 		q.nextQID += uint64(q.paged) // an upper bound is enough: qids only need to grow
 		q.readyBytes = totalBytes
 		_, _, maxSeq := q.b.store.Stats(q.storeID())
 		q.nextQID = max(q.nextQID, maxSeq)
 	}
+	// Every message stored before this start may have been delivered (first-acquirer false); the ones
+	// published from now on, even when paged out behind the recovered backlog, were not.
+	q.recoveredMax = q.nextQID
 	if n > 0 {
 		q.log.Info("queue recovered", "messages", n, "took", time.Since(start).Round(time.Millisecond))
 	}

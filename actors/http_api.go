@@ -101,6 +101,7 @@ func (rt *apiRouter) register() {
 	b := rt.b
 	rt.handle("GET /api/overview", b.apiOverview)
 	rt.handle("GET /api/whoami", b.apiWhoami)
+	rt.handle("GET /api/health/checks/alarms", b.apiHealthAlarms)
 	rt.handle("GET /api/vhosts", b.apiVhosts)
 	rt.handle("GET /api/vhosts/{vhost}", b.apiVhost)
 	rt.handle("GET /api/users", adminOnly(b.apiUsers))

@@ -37,6 +37,17 @@ func apiQueueTotals(t *apiTotals) map[string]any {
 
 // apiOverview: GET /api/overview — version, object totals, message totals and message rates
 // (message_stats) over the vhosts the user may see.
+// apiHealthAlarms is RabbitMQ's alarms health check: 200 {"status":"ok"} without alarms, else 503
+// {"status":"failed", "reason", "alarms"} (memory, disk, queues or exchanges given up; Broker.Alarms).
+func (b *Broker) apiHealthAlarms(*http.Request, *apiUser) (apiReply, error) {
+	alarms := b.Alarms()
+	if len(alarms) == 0 {
+		return apiOK(map[string]any{"status": "ok"})
+	}
+	return apiReply{status: http.StatusServiceUnavailable,
+		body: map[string]any{"status": "failed", "reason": "there are alarms in effect", "alarms": alarms}}, nil
+}
+
 func (b *Broker) apiOverview(r *http.Request, u *apiUser) (apiReply, error) {
 	names, err := b.apiVhostsFor(r, u)
 	if err != nil {
@@ -71,13 +82,22 @@ func (b *Broker) apiOverview(r *http.Request, u *apiUser) (apiReply, error) {
 	if a := b.HTTPAddr(); a != nil {
 		listeners = append(listeners, map[string]any{"protocol": "http", "address": a.String()})
 	}
-	return apiOK(map[string]any{
+	ov := map[string]any{
 		"product_name": "Warren", "product_version": Version, "management_version": Version,
 		"user": u.name, "vhosts": len(names), "listeners": listeners,
 		"object_totals": map[string]any{"connections": conns, "channels": channels, "exchanges": sum.exchanges,
 			"queues": sum.queues, "consumers": sum.consumers},
 		"queue_totals": apiQueueTotals(sum), "message_stats": apiRatesOf(r).vhosts(names...),
-	})
+		"alarms": b.Alarms(),
+	}
+	if b.store != nil {
+		st := map[string]any{"healthy": true}
+		if err := b.store.Err(); err != nil {
+			st = map[string]any{"error": err.Error(), "healthy": false}
+		}
+		ov["store"] = st
+	}
+	return apiOK(ov)
 }
 
 func (b *Broker) apiWhoami(_ *http.Request, u *apiUser) (apiReply, error) {

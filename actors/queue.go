@@ -50,8 +50,9 @@ type queue struct {
 	pagedPending int // of those, how many are still being written
 	diskNext     uint64
 	tail         []*qentry
-	// pagedAcquired: the paged messages came from a recovery (they may have been delivered before)
-	pagedAcquired bool
+	// recoveredMax: the highest qid recovered from the store at start; a paged message at or below it
+	// may have been delivered before the restart (first-acquirer false)
+	recoveredMax uint64
 
 	hadConsumer bool
 	lastUsed    time.Time

@@ -126,4 +126,28 @@ type Alarm struct {
 
 // Alarms lists the broker's alarms: the memory alarm while memory is above the high-water mark, and
 // each queue or exchange stopped after failing repeatedly (listed until the broker restarts).
-func (b *Broker) Alarms() []Alarm { return b.memory.alarms() }
+func (b *Broker) Alarms() []Alarm {
+	alarms := b.memory.alarms()
+	if b.store != nil {
+		if err := b.store.Err(); err != nil {
+			alarms = append(alarms, Alarm{Kind: "disk", Reason: "the durable store cannot write: " + err.Error() +
+				"; durable publishes are refused until a write succeeds"})
+		}
+	}
+	return alarms
+}
+
+// health feeds the warren_store_healthy and warren_alarms gauges.
+func (b *Broker) health(alarm func(kind string, n int64)) (hasStore, storeHealthy bool) {
+	counts := map[string]int64{"memory": 0, "disk": 0}
+	for _, a := range b.Alarms() {
+		counts[a.Kind]++
+	}
+	for kind, n := range counts {
+		alarm(kind, n)
+	}
+	if b.store == nil {
+		return false, false
+	}
+	return true, b.store.Err() == nil
+}

@@ -206,5 +206,7 @@ func TestSupervisionMemoryAlarmFloodStopsAndResumes(t *testing.T) {
 	}()
 	wg.Wait()
 	require.Eventually(t, trySend, 10*time.Second, 10*time.Millisecond, "publishing resumes once the queue drained")
-	assert.Empty(t, b.Alarms(), "the alarm cleared")
+	// The heap is the whole test process's: sampled again, it may pass the mark for a moment; what
+	// matters is that the alarm clears once the queue drained.
+	assert.Eventually(t, func() bool { return len(b.Alarms()) == 0 }, 10*time.Second, 10*time.Millisecond, "the alarm cleared")
 }

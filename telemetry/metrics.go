@@ -91,6 +91,12 @@ type Metrics struct {
 	// warren_actor_restarts_total{kind}: actors restarted by their supervisor.
 	ActorRestarts metric.Int64Counter
 
+	// warren_store_healthy: 1 while the durable store writes, 0 after a write failed (until one works);
+	// absent without a store.
+	StoreHealthy metric.Int64ObservableGauge
+	// warren_alarms{kind}: alarms in effect (memory, disk, a given-up queue or exchange...), by kind.
+	Alarms metric.Int64ObservableGauge
+
 	// warren_queue_messages{vhost,queue}: ready plus unsettled messages, observed at scrape time.
 	QueueMessages metric.Int64ObservableGauge
 	// warren_queue_consumers{vhost,queue}: attached consumers, observed at scrape time.
@@ -101,7 +107,39 @@ type Metrics struct {
 	BytesIn, BytesOut                            atomic.Int64
 
 	snapshot atomic.Pointer[QueueSnapshotFunc]
+	health   atomic.Pointer[HealthFunc]
 	attrs    attrCache
+}
+
+// HealthFunc reports the broker's health at scrape time: whether it has a store and whether the store
+// is healthy, and the number of alarms in effect of each kind (by calling alarm).
+type HealthFunc = func(alarm func(kind string, n int64)) (hasStore, storeHealthy bool)
+
+// SetHealth registers the function StoreHealthy and Alarms read; nil removes it.
+func (m *Metrics) SetHealth(fn HealthFunc) {
+	if fn == nil {
+		m.health.Store(nil)
+		return
+	}
+	m.health.Store(&fn)
+}
+
+func (m *Metrics) observeHealth(_ context.Context, o metric.Observer) error {
+	fn := m.health.Load()
+	if fn == nil {
+		return nil
+	}
+	hasStore, healthy := (*fn)(func(kind string, n int64) {
+		o.ObserveInt64(m.Alarms, n, m.KindLabels(kind).Observe...)
+	})
+	if hasStore {
+		v := int64(0)
+		if healthy {
+			v = 1
+		}
+		o.ObserveInt64(m.StoreHealthy, v)
+	}
+	return nil
 }
 
 // QueueSnapshotFunc reports every queue's depth and consumer count by calling
@@ -152,6 +190,8 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	m.BytesReceived = observedCounter("warren.bytes.received", "By", "Bytes read from client connections.")
 	m.BytesSent = observedCounter("warren.bytes.sent", "By", "Bytes written to client connections.")
 	m.ActorRestarts = counter("warren.actor.restarts", "{restart}", "Actors restarted by their supervisor.")
+	m.StoreHealthy = gauge("warren.store.healthy", "", "1 while the durable store writes, 0 after a write failed.")
+	m.Alarms = gauge("warren.alarms", "{alarm}", "Alarms in effect, by kind.")
 	m.QueueMessages = gauge("warren.queue.messages", "{message}", "Messages in the queue, ready and unsettled.")
 	m.QueueConsumers = gauge("warren.queue.consumers", "{consumer}", "Consumers attached to the queue.")
 
@@ -163,6 +203,8 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	errs = append(errs, err)
 
 	_, err = meter.RegisterCallback(m.observeQueues, m.QueueMessages, m.QueueConsumers)
+	errs = append(errs, err)
+	_, err = meter.RegisterCallback(m.observeHealth, m.StoreHealthy, m.Alarms)
 	errs = append(errs, err)
 	_, err = meter.RegisterCallback(m.observeCounts, observed...)
 	errs = append(errs, err)
