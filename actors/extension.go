@@ -24,8 +24,11 @@
 // front of one named exchange of any type, custom types included; several interceptors of one
 // exchange run in the order of Options.Interceptors. Extension actors are children of their vhost:
 // one that panics is restarted (its state lost) and the batch it was handling is delivered again;
-// deleting the exchange stops them. (Interceptors sit in the publish path of exchanges only: a
-// queue's delivery path has no hook yet.)
+// deleting the exchange stops them.
+//
+// Options.QueueInterceptors put an actor into a queue's delivery path instead, between the queue and
+// its consumers: it receives *DeliveryBatch and forwards or withholds each delivery (QueueEnv; see
+// extension_queue.go).
 //
 // Your own daemon is NewBroker with these options, Start, and Shutdown on a signal: see the example
 // of this package and examples/customexchange.

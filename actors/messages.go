@@ -192,9 +192,10 @@ type consumerCredit struct {
 type delivery struct {
 	qid           uint64
 	msg           *message
-	deliveryCount uint32
-	firstAcquirer bool
 	annotations   protocol.Map // when set (a traced delivery), replaces msg.annotations
+	deliveryCount uint32
+	drains        uint32 // the consumer's drains when it was sent (queue.withhold)
+	firstAcquirer bool
 }
 
 type deliveryBatch struct {
@@ -204,6 +205,26 @@ type deliveryBatch struct {
 
 // drained: the queue had nothing more for a draining consumer and advanced its count to count.
 type drained struct{ count uint32 }
+
+// toConsumer carries what a queue sends a consumer link (deliveryBatch, drained, queueGone) through the
+// queue's delivery interceptor, which passes it on to link.
+type toConsumer struct {
+	link *actor.PID
+	msg  any
+}
+
+// withheld: a delivery interceptor kept these deliveries from the consumer link; the queue settles
+// them with their outcomes.
+type withheld struct {
+	link  *actor.PID
+	items []withheldItem
+}
+
+type withheldItem struct {
+	qid     uint64
+	drains  uint32
+	outcome outcomeKind
+}
 
 // queueGone tells a consumer its queue was deleted (it detaches with amqp:resource-deleted).
 type queueGone struct {

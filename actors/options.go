@@ -50,6 +50,8 @@ type Options struct {
 	// (extension.go: the extension API).
 	ExchangeTypes []ExchangeType
 	Interceptors  []Interceptor
+	// QueueInterceptors are actors put into the delivery path of queues (extension_queue.go).
+	QueueInterceptors []QueueInterceptor
 
 	// storeFS replaces the store's filesystem: disk-error tests only.
 	storeFS vfs.FS

@@ -41,6 +41,7 @@ type queue struct {
 	dlAnn      routeAnnotations // of the dead-lettered copies
 	confirms   byPID[confirm]   // scratch of enqueue
 	deliveries byPID[delivery]  // scratch of dispatch, by consumer link
+	deliverVia *actor.PID       // the delivery interceptor in front of the consumers, nil = none
 	recovered  bool
 	// Paging (queues larger than memory): past `window` ready messages in RAM, a durable queue keeps
 	// further durable messages only on disk (qid >= diskNext) and reads them back as the window drains;
@@ -90,6 +91,7 @@ type consumerState struct {
 	drain      bool
 	client     string // the consumer's container-id and address, for the deliver span
 	peer       string
+	drains     uint32 // drains answered so far (deliveries carry it: see withhold)
 }
 
 func (c *consumerState) credit() uint32 {
@@ -162,6 +164,9 @@ func (q *queue) receive(ctx actor.Context) {
 	case *settleBatch:
 		q.settle(ctx, m)
 		q.dispatch(ctx)
+	case *withheld:
+		q.withhold(ctx, m)
+		q.dispatch(ctx)
 	case *removeConsumer:
 		q.removeConsumer(ctx, m.link)
 	case *queueStats:
@@ -194,17 +199,24 @@ func (q *queue) receive(ctx actor.Context) {
 			q.b.store.DropQueue(q.storeID(), func(error) {})
 		}
 		for _, c := range q.consumers {
-			ctx.Send(c.link, &queueGone{queue: q.spec.name, reason: &protocol.Error{Condition: protocol.ErrResourceDeleted,
+			q.toConsumer(ctx, c.link, &queueGone{queue: q.spec.name, reason: &protocol.Error{Condition: protocol.ErrResourceDeleted,
 				Description: "queue " + q.spec.name + " was deleted: " + m.reason}})
 		}
 		q.consumers = nil
+		if q.deliverVia != nil {
+			ctx.Send(q.deliverVia, &actor.PoisonPill{}) // after the queueGone it passes on
+		}
 		ctx.Stop(ctx.Self())
 	case *actor.Stopped:
 		if !q.deleted && !q.b.stopping.Load() {
 			// Stopped without being deleted: its vhost restarted (or gave it up). Its consumers are told.
 			for _, c := range q.consumers {
+				// Straight to the link: an interceptor in the delivery path stops with the vhost too.
 				ctx.Send(c.link, &queueGone{queue: q.spec.name, reason: &protocol.Error{Condition: protocol.ErrInternal,
 					Description: "queue " + q.spec.name + " was stopped: its virtual host restarted"}})
+			}
+			if q.deliverVia != nil {
+				ctx.Send(q.deliverVia, &actor.PoisonPill{})
 			}
 		}
 		if q.ttlTimer != nil {
@@ -414,7 +426,7 @@ func (q *queue) dispatch(ctx actor.Context) {
 				telemetry.AttrClientID.String(c.client), telemetry.AttrNetworkPeerAddress.String(c.peer))
 		}
 		batches.add(c.link, delivery{qid: e.qid, msg: e.msg, deliveryCount: e.deliveryCount, firstAcquirer: !e.acquired,
-			annotations: deliveryAnnotations(e.msg, dsc)})
+			annotations: deliveryAnnotations(e.msg, dsc), drains: c.drains})
 		e.acquired = true
 		c.sent++
 		if !c.presettled {
@@ -424,13 +436,16 @@ func (q *queue) dispatch(ctx actor.Context) {
 		}
 	}
 	delivered := len(batches.groups) > 0
-	batches.flush(func(link *actor.PID, ds []delivery) { ctx.Send(link, &deliveryBatch{queue: ctx.Self(), items: ds}) })
+	batches.flush(func(link *actor.PID, ds []delivery) {
+		q.toConsumer(ctx, link, &deliveryBatch{queue: ctx.Self(), items: ds})
+	})
 	for _, c := range q.consumers {
 		if c.drain && (q.length() == 0 || c.credit() == 0) {
 			// spec 2.6.7 drain: nothing more to send, so the remaining credit is used up.
 			c.sent = c.limit
 			c.drain = false
-			ctx.Send(c.link, &drained{count: c.sent})
+			c.drains++ // a delivery withheld from here on was covered by this drain (withhold)
+			q.toConsumer(ctx, c.link, &drained{count: c.sent})
 		}
 	}
 	if delivered {
@@ -479,6 +494,45 @@ func (q *queue) settle(ctx actor.Context, m *settleBatch) {
 			q.requeue(u.e)
 		case outcomeDeadLetter:
 			q.labels.Rejected.Add(1)
+			dead = append(dead, u.e)
+		}
+	}
+	if len(dead) > 0 {
+		q.deadLetter(ctx, dead, "rejected")
+	}
+}
+
+// toConsumer sends a consumer link what the queue has for it: deliveries, drained, queueGone — through
+// the queue's delivery interceptor when it has one (extension_queue.go), in order.
+func (q *queue) toConsumer(ctx actor.Context, link *actor.PID, m any) {
+	if q.deliverVia != nil {
+		ctx.Send(q.deliverVia, &toConsumer{link: link, msg: m})
+		return
+	}
+	ctx.Send(link, m)
+}
+
+// withhold applies what a delivery interceptor decided for deliveries it did not pass on: they never
+// reached the consumer, so they do not count against its credit (unless a drain has used that credit
+// up since), and each gets its outcome as if the consumer had settled it.
+func (q *queue) withhold(ctx actor.Context, m *withheld) {
+	c := q.consumer(m.link)
+	var dead []*qentry
+	for _, w := range m.items {
+		if c != nil && w.drains == c.drains {
+			c.sent-- // serial arithmetic: the link never counted it
+		}
+		u, ok := q.unacked[w.qid]
+		if !ok || !u.c.link.Equal(m.link) {
+			continue // a pre-settled delivery (forgotten when sent), or returned with its link meanwhile
+		}
+		delete(q.unacked, w.qid)
+		switch w.outcome {
+		case outcomeAccepted:
+			q.forget(u.e)
+		case outcomeReleased:
+			q.requeue(u.e)
+		default:
 			dead = append(dead, u.e)
 		}
 	}

@@ -46,9 +46,20 @@ type exchangeInfo struct {
 }
 
 type queueInfo struct {
-	pid  *actor.PID
-	spec queueSpec
-	q    *queue // the actor instance; read by the vhost only while the queue is failed (suspended)
+	pid   *actor.PID
+	spec  queueSpec
+	q     *queue     // the actor instance; read by the vhost only while the queue is failed (suspended)
+	owner *actor.PID // the connection an exclusive queue belongs to (nil: none)
+}
+
+// own makes conn the owner of an exclusive queue: it alone may consume from it, and its closing
+// deletes the queue (RabbitMQ's exclusive queues).
+func (v *vhost) own(ctx actor.Context, q *queueInfo, conn *actor.PID) {
+	if conn == nil {
+		return
+	}
+	q.owner = conn
+	ctx.Send(conn, &ownExclusive{queue: q.spec.name})
 }
 
 type bindingInfo struct {
@@ -248,6 +259,9 @@ func (v *vhost) declareQueue(ctx actor.Context, spec queueSpec) (*queueInfo, *pr
 	// The producer returns the same instance on a restart, so a restarted queue keeps its messages,
 	// consumers and unsettled deliveries (DESIGN.md §1; with the store, durable state is on disk too).
 	inst := newQueue(v.b, ctx.Self(), v.name, spec)
+	if newFront := v.b.queueFrontFor(v.name, spec.name); newFront != nil {
+		inst.deliverVia = v.spawnQueueFront(ctx, newFront, spec.name)
+	}
 	v.b.queueIndex.Store(queueKey{v.name, spec.name}, inst)
 	v.seq++
 	pid, err := ctx.SpawnNamed(v.b.props(func() actor.Actor { return inst }),
@@ -413,9 +427,7 @@ func (v *vhost) resolveSource(ctx actor.Context, r *resolveSource) *sourceResolv
 		if err != nil {
 			return &sourceResolved{err: err}
 		}
-		if r.conn != nil {
-			ctx.Send(r.conn, &ownExclusive{queue: name})
-		}
+		v.own(ctx, q, r.conn)
 		return &sourceResolved{queue: q.pid, name: name, address: address{queue: name, isQueue: true}.String(), dynamic: true}
 	}
 	a, err := parseAddress(r.address)
@@ -440,6 +452,10 @@ func (v *vhost) resolveSource(ctx actor.Context, r *resolveSource) *sourceResolv
 	}
 	if q == nil {
 		return &sourceResolved{err: notFound("queue", a.queue)}
+	}
+	if q.spec.exclusive && q.owner != nil && !q.owner.Equal(r.conn) {
+		return &sourceResolved{err: &protocol.Error{Condition: protocol.ErrResourceLocked,
+			Description: fmt.Sprintf("queue %q is exclusive to another connection", a.queue)}}
 	}
 	return &sourceResolved{queue: q.pid, name: a.queue, address: r.address}
 }

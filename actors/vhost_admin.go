@@ -272,7 +272,7 @@ func (v *vhost) mgmtQueue(ctx actor.Context, r *mgmtRequest, name string, respon
 				return
 			}
 			if exclusive {
-				ctx.Send(r.conn, &ownExclusive{queue: name}) // deleted when that connection closes
+				v.own(ctx, q, r.conn) // only it may consume; deleted when it closes
 			}
 		}
 		v.askQueue(ctx, q.pid, &queueStats{}, func(s *queueStatsReply) *mgmtResponse {

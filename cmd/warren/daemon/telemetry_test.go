@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/go-amqp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/warren-mq/warren/actors"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/warren-mq/warren/telemetry"
@@ -42,7 +43,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// daemon is run() started in the background, as main starts it, with its own signal channel.
+// daemon is Run started in the background, as main starts it, with its own signal channel.
 type daemon struct {
 	sigs   chan os.Signal
 	code   chan int
@@ -53,10 +54,16 @@ type daemon struct {
 // test ends if the test has not.
 func startDaemon(t *testing.T, getenv func(string) string, args ...string) *daemon {
 	t.Helper()
+	return startCustomDaemon(t, getenv, nil, args...)
+}
+
+// startCustomDaemon is startDaemon with a customize function, as a daemon of your own passes to Main.
+func startCustomDaemon(t *testing.T, getenv func(string) string, customize func(*actors.Options), args ...string) *daemon {
+	t.Helper()
 	old := slog.Default()
 	d := &daemon{sigs: make(chan os.Signal, 1), code: make(chan int, 1), stderr: &syncBuffer{}}
 	args = append(args, "--data-dir", t.TempDir())
-	go func() { d.code <- run(args, getenv, io.Discard, d.stderr, d.sigs) }()
+	go func() { d.code <- Run(args, getenv, io.Discard, d.stderr, d.sigs, customize) }()
 	t.Cleanup(func() {
 		select {
 		case d.sigs <- syscall.SIGTERM:
@@ -213,9 +220,9 @@ func TestRunRefusesInvalidOTELVariable(t *testing.T) {
 	old := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(old) })
 	var stderr bytes.Buffer
-	code := run([]string{"--amqp-addr", "127.0.0.1:0", "--http-addr", "off", "--data-dir", t.TempDir()},
+	code := Run([]string{"--amqp-addr", "127.0.0.1:0", "--http-addr", "off", "--data-dir", t.TempDir()},
 		env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}),
-		io.Discard, &stderr, make(chan os.Signal, 1))
+		io.Discard, &stderr, make(chan os.Signal, 1), nil)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr.String(), `warren: telemetry: unsupported OTEL_EXPORTER_OTLP_PROTOCOL "carrier-pigeon"`)
 	assert.NotContains(t, stderr.String(), "listening", "the broker never started")

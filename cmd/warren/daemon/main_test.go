@@ -1,12 +1,17 @@
-package main
+package daemon
 
 import (
 	"bytes"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/warren-mq/warren/actors"
 )
 
 // runForTest runs the daemon with args and no environment, and returns its exit code and output.
@@ -16,14 +21,14 @@ func runForTest(t *testing.T, args ...string) (code int, stdout, stderr string) 
 	old := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(old) }) // run installs its logger as the default
 	var out, errOut bytes.Buffer
-	code = run(args, noEnv, &out, &errOut, make(chan os.Signal, 1))
+	code = Run(args, noEnv, &out, &errOut, make(chan os.Signal, 1), nil)
 	return code, out.String(), errOut.String()
 }
 
 func TestRunVersion(t *testing.T) {
 	code, stdout, stderr := runForTest(t, "--version")
 	assert.Equal(t, 0, code)
-	assert.Equal(t, "warren "+version+"\n", stdout)
+	assert.Equal(t, "warren "+Version+"\n", stdout)
 	assert.Empty(t, stderr)
 }
 
@@ -55,4 +60,32 @@ func TestRunTLSWithMissingFilesFailsLoudly(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "warren: ")
 	assert.Contains(t, stderr, "TLS")
+}
+
+// A daemon of your own is Main/Run with a customize function: it sees the options the configuration
+// made and adds its actors, here a custom exchange type that the definitions file then declares.
+func TestRunCustomizeAddsActors(t *testing.T) {
+	defs := filepath.Join(t.TempDir(), "defs.json")
+	require.NoError(t, os.WriteFile(defs, []byte(`{"exchanges":[{"name":"later","vhost":"/","type":"x-later","durable":true}]}`), 0o600))
+	args := []string{"--amqp-addr", "127.0.0.1:0", "--http-addr", "off", "--definitions", defs}
+
+	// Without the type the definitions file is refused: the daemon does not start.
+	code, _, stderr := runForTest(t, append(args, "--data-dir", t.TempDir())...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "x-later")
+
+	var seen string
+	d := startCustomDaemon(t, noEnv, func(o *actors.Options) {
+		seen = o.AMQPAddr
+		o.ExchangeTypes = append(o.ExchangeTypes, actors.ExchangeType{Name: "x-later", New: func(env *actors.ExchangeEnv) actor.Actor {
+			return actor.ReceiveFunc(func(ctx actor.Context) {
+				if b, ok := ctx.Message().(*actors.PublishBatch); ok {
+					env.Forward(ctx, b.Items...)
+				}
+			})
+		}})
+	}, args...)
+	d.waitLog(t, regexp.MustCompile(`msg=listening amqp=(\S+)`))
+	assert.Equal(t, "127.0.0.1:0", seen, "customize sees the configured options")
+	assert.Equal(t, 0, d.stop(t))
 }
