@@ -63,9 +63,12 @@ func (b *Broker) spanReceive(m *protocol.Message, exchange, key, clientID, peer 
 		return trace.SpanContext{}
 	}
 	parent := telemetry.Extract(bg, m.MessageAnnotations, m.ApplicationProperties)
-	info := messageInfo(m, key)
-	info.ClientID, info.PeerAddress = clientID, peer
-	_, span := b.tel.StartSpan(parent, "receive", telemetry.OpReceive, exchange+":"+key, info)
+	_, span := b.tel.BeginSpan(parent, "receive", telemetry.OpReceive)
+	if span.IsRecording() { // an unsampled message costs no name, attributes or message info
+		info := messageInfo(m, key)
+		info.ClientID, info.PeerAddress = clientID, peer
+		telemetry.DescribeSpan(span, "receive", telemetry.OpReceive, exchange+":"+key, info)
+	}
 	sc := span.SpanContext()
 	span.End()
 	return sc
@@ -74,7 +77,10 @@ func (b *Broker) spanReceive(m *protocol.Message, exchange, key, clientID, peer 
 // spanHop starts a child span of parent and returns it; the caller ends it.
 func (b *Broker) spanHop(parent trace.SpanContext, op, opType, dest string, msg *message) trace.Span {
 	ctx := trace.ContextWithSpanContext(bg, parent)
-	_, span := b.tel.StartSpan(ctx, op, opType, dest, msg.info())
+	_, span := b.tel.BeginSpan(ctx, op, opType)
+	if span.IsRecording() {
+		telemetry.DescribeSpan(span, op, opType, dest, msg.info())
+	}
 	return span
 }
 

@@ -58,21 +58,38 @@ var noopSpan trace.Span = tracenoop.Span{}
 // conventions. opType is one of the Op* constants and sets the span kind:
 // create and send are producer spans, receive and process consumer spans,
 // settle a client span. When tracing is off it returns ctx unchanged and a
-// no-op span, without allocating.
+// no-op span, without allocating. It is BeginSpan, then DescribeSpan when the
+// span records.
 func (t *Telemetry) StartSpan(ctx context.Context, operation, opType, destination string, info MessageInfo) (context.Context, trace.Span) {
+	ctx, span := t.BeginSpan(ctx, operation, opType)
+	if span.IsRecording() {
+		DescribeSpan(span, operation, opType, destination, info)
+	}
+	return ctx, span
+}
+
+// BeginSpan starts a messaging span named after its operation only; a
+// caller whose MessageInfo costs something to build gives it to DescribeSpan
+// when the span records. An unsampled span (the parent's decision, or the
+// ratio sampler's; neither looks at names or attributes) then costs no name,
+// no attributes and no MessageInfo.
+func (t *Telemetry) BeginSpan(ctx context.Context, operation, opType string) (context.Context, trace.Span) {
 	if t == nil || !t.TracingEnabled {
 		return ctx, noopSpan
 	}
-	name := operation
-	if destination != "" {
-		name = operation + " " + destination
-	}
+	return t.Tracer.Start(ctx, operation, trace.WithSpanKind(spanKind(opType)))
+}
+
+// DescribeSpan names a span started by BeginSpan "{operation} {destination}"
+// and sets the messaging attributes of info.
+func DescribeSpan(span trace.Span, operation, opType, destination string, info MessageInfo) {
 	var buf [maxMessageSpanAttributes]attribute.KeyValue
 	attrs := append(buf[:0],
 		AttrMessagingSystem.String(SystemName),
 		AttrOperationName.String(operation),
 		AttrOperationType.String(opType))
 	if destination != "" {
+		span.SetName(operation + " " + destination)
 		attrs = append(attrs, AttrDestinationName.String(destination))
 	}
 	if info.RoutingKey != "" {
@@ -93,7 +110,7 @@ func (t *Telemetry) StartSpan(ctx context.Context, operation, opType, destinatio
 	if info.PeerAddress != "" {
 		attrs = append(attrs, AttrNetworkPeerAddress.String(info.PeerAddress))
 	}
-	return t.Tracer.Start(ctx, name, trace.WithSpanKind(spanKind(opType)), trace.WithAttributes(attrs...))
+	span.SetAttributes(attrs...)
 }
 
 func spanKind(opType string) trace.SpanKind {
