@@ -100,19 +100,7 @@ func TestDiskErrorRejectsWithInternalError(t *testing.T) {
 	disk := &failingDisk{errno: syscall.EIO}
 	logs := newLogRecorder()
 	dir := t.TempDir()
-	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: slog.New(logs), DataDir: dir, storeFS: disk.fs()})
-	require.NoError(t, err)
-	require.NoError(t, b.Start())
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			require.NoError(t, b.Shutdown(ctx))
-		}
-	}
-	t.Cleanup(stop)
+	b, stop := startStoppable(t, Options{AMQPAddr: "127.0.0.1:0", Logger: slog.New(logs), DataDir: dir, storeFS: disk.fs()})
 	s := newSess(t, dial(t, b, nil))
 	snd := sender(t, s, "eio", nil)
 	for _, body := range []string{"before-1", "before-2"} {

@@ -18,8 +18,15 @@ import (
 // stop shuts it down (also at the test's end, if it has not been called).
 func startOnDiskWindow(t *testing.T, dir string, window int) (*Broker, func()) {
 	t.Helper()
-	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: dir,
+	return startStoppable(t, Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: dir,
 		Limits: Limits{QueueMemoryMessages: window}})
+}
+
+// startStoppable starts a broker and returns it with a stop that shuts it down once (a test may
+// stop it to restart on the same data directory; the cleanup stops it otherwise).
+func startStoppable(t *testing.T, o Options) (*Broker, func()) {
+	t.Helper()
+	b, err := NewBroker(o)
 	require.NoError(t, err)
 	require.NoError(t, b.Start())
 	stopped := false

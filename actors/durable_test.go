@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"syscall"
@@ -19,21 +18,7 @@ import (
 // startOnDisk runs a broker on dir; stop shuts it down (the test restarts on the same dir).
 func startOnDisk(t *testing.T, dir string) (*Broker, func()) {
 	t.Helper()
-	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: dir})
-	require.NoError(t, err)
-	require.NoError(t, b.Start())
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, b.Shutdown(ctx))
-	}
-	t.Cleanup(stop)
-	return b, stop
+	return startStoppable(t, Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: dir})
 }
 
 func durableMsg(body string) *amqp.Message {
@@ -171,18 +156,7 @@ func (b *Broker) queuePID(t *testing.T, name string) *actor.PID {
 // order; so does it after a restart, again holding only the window in memory.
 func TestQueueLargerThanMemory(t *testing.T) {
 	dir := t.TempDir()
-	start := func() (*Broker, func()) {
-		b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: dir,
-			Limits: Limits{QueueMemoryMessages: 50}})
-		require.NoError(t, err)
-		require.NoError(t, b.Start())
-		stop := func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			require.NoError(t, b.Shutdown(ctx))
-		}
-		return b, stop
-	}
+	start := func() (*Broker, func()) { return startOnDiskWindow(t, dir, 50) }
 	b, stop := start()
 	c := dial(t, b, nil)
 	s := newSess(t, c)

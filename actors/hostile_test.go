@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"encoding/binary"
 	"net"
 	"runtime"
 	"sync"
@@ -32,22 +31,7 @@ func TestRawDeeplyNestedList(t *testing.T) {
 	b := startBroker(t)
 	c, _ := rawOpen(t, b, nil)
 	c.begin(0)
-	const depth = 100_000
-	// list32 headers from the outside in: code, size (bytes after the size field), count = 1; the
-	// innermost is an empty list. Level k holds the (depth-k-1) levels below it plus the list0.
-	inner := make([]byte, 0, depth*9+1)
-	for k := range depth {
-		var lvl [9]byte
-		lvl[0] = protocol.TypeList32
-		binary.BigEndian.PutUint32(lvl[1:], uint32(4+(depth-k-1)*9+1))
-		binary.BigEndian.PutUint32(lvl[5:], 1)
-		inner = append(inner, lvl[:]...)
-	}
-	inner = append(inner, protocol.TypeList0)
-	out, mark := protocol.BeginFrame(nil, protocol.FrameTypeAMQP, 0)
-	out = protocol.AppendDescriptor(out, 0x12) // attach, whose first field is a list nested 100,000 deep
-	out = append(out, inner...)
-	out = protocol.EndFrame(out, mark)
+	out := rawDeepList(100_000) // an attach whose first field is a list nested 100,000 deep
 	require.Less(t, len(out), 1<<20, "fits the default max-frame-size")
 	c.write(out)
 	c.expectClose(protocol.ErrDecodeError)

@@ -79,6 +79,9 @@ type hostileCase struct {
 	run  func(t *testing.T, b *Broker)
 }
 
+// rawDeepList is an attach frame whose first field is a list nested depth lists deep: list32 headers
+// from the outside in (code, size of what follows the size field, count 1), the innermost an empty
+// list; level k holds the depth-k-1 levels below it plus the list0.
 func rawDeepList(depth int) []byte {
 	inner := make([]byte, 0, depth*9+1)
 	for k := range depth {
