@@ -29,10 +29,7 @@ func TestRawMessageSizeExceeded(t *testing.T) {
 		DeliveryTag: []byte{1}, MessageFormat: protocol.Some(uint32(0))}, payload)
 	require.NoError(t, err)
 	c.write(out)
-	d := expectFrame[*protocol.Detach](c)
-	require.NotNil(t, d.Error)
-	assert.Equal(t, protocol.ErrMessageSizeExceeded, d.Error.Condition)
-	assertBrokerServes(t, b)
+	expectSizeExceeded(t, c, b)
 }
 
 // The size limit counts the whole delivery: many small frames adding up past max-message-size get the
@@ -58,10 +55,7 @@ func TestRawMessageSizeExceededAcrossFrames(t *testing.T) {
 		require.NoError(t, err)
 	}
 	c.write(out)
-	d := expectFrame[*protocol.Detach](c)
-	require.NotNil(t, d.Error)
-	assert.Equal(t, protocol.ErrMessageSizeExceeded, d.Error.Condition)
-	assertBrokerServes(t, b)
+	expectSizeExceeded(t, c, b)
 }
 
 // Past the total connection limit a client that skips SASL gets open then close with
@@ -89,5 +83,15 @@ func TestRawConnectionLimitTotal(t *testing.T) {
 
 	require.NoError(t, first.Close())
 	require.Eventually(t, func() bool { return b.connCount.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	assertBrokerServes(t, b)
+}
+
+// expectSizeExceeded: the producer's link is detached with amqp:link:message-size-exceeded and the
+// broker still serves others.
+func expectSizeExceeded(t *testing.T, c *rawClient, b *Broker) {
+	t.Helper()
+	d := expectFrame[*protocol.Detach](c)
+	require.NotNil(t, d.Error)
+	assert.Equal(t, protocol.ErrMessageSizeExceeded, d.Error.Condition)
 	assertBrokerServes(t, b)
 }

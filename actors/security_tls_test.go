@@ -106,15 +106,7 @@ func TestTLSExternalNeedsUserAndTrustedCertificate(t *testing.T) {
 		o.Definitions = &definitions.Definitions{Users: []definitions.User{{Name: "carol"}}, Permissions: allOn("/", "carol")}
 	})
 	url := "amqps://" + b.TLSAddr().String()
-	dialWith := func(cert tls.Certificate) error {
-		c, err := amqp.Dial(testCtx(t), url, &amqp.ConnOptions{SASLType: amqp.SASLTypeExternal(""),
-			TLSConfig: &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
-		if err == nil {
-			_, err = c.NewSession(testCtx(t), nil)
-			_ = c.Close()
-		}
-		return err
-	}
+	dialWith := func(cert tls.Certificate) error { return dialExternal(t, url, p, cert) }
 	_, _, carol := p.issue(t, "carol", 30, false)
 	require.NoError(t, dialWith(carol))
 	_, _, mallory := p.issue(t, "mallory", 31, false)
@@ -147,15 +139,7 @@ func TestTLSCAReload(t *testing.T) {
 		defer cancel()
 		require.NoError(t, b.Shutdown(ctx))
 	})
-	external := func(cert tls.Certificate) error {
-		c, err := amqp.Dial(testCtx(t), "amqps://"+b.TLSAddr().String(), &amqp.ConnOptions{SASLType: amqp.SASLTypeExternal(""),
-			TLSConfig: &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
-		if err == nil {
-			_, err = c.NewSession(testCtx(t), nil)
-			_ = c.Close()
-		}
-		return err
-	}
+	external := func(cert tls.Certificate) error { return dialExternal(t, "amqps://"+b.TLSAddr().String(), p, cert) }
 	_, _, fromP := p.issue(t, "carol", 30, false)
 	_, _, fromOther := other.issue(t, "carol", 31, false)
 	require.NoError(t, external(fromP))
@@ -195,4 +179,15 @@ func TestTLSCAReload(t *testing.T) {
 	time.Sleep(10 * b.tls.watchEvery)
 	require.NoError(t, external(fromOther), "the last good CA pool keeps serving")
 	require.Error(t, external(fromP))
+}
+
+// dialExternal logs in over TLS with SASL EXTERNAL and cert (trusting p's CA) and begins a session.
+func dialExternal(t *testing.T, url string, p *testPKI, cert tls.Certificate) error {
+	c, err := amqp.Dial(testCtx(t), url, &amqp.ConnOptions{SASLType: amqp.SASLTypeExternal(""),
+		TLSConfig: &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
+	if err == nil {
+		_, err = c.NewSession(testCtx(t), nil)
+		_ = c.Close()
+	}
+	return err
 }
