@@ -177,13 +177,7 @@ func TestPermissions(t *testing.T) {
 	m := recv(t, r)
 	require.NoError(t, r.AcceptMessage(testCtx(t), m))
 
-	denied := func(err error, want string) {
-		t.Helper()
-		var ae *amqp.Error
-		require.True(t, errors.As(err, &ae), "%v", err)
-		assert.Equal(t, amqp.ErrCond("amqp:unauthorized-access"), ae.Condition)
-		assert.Contains(t, ae.Description, want)
-	}
+	denied := func(err error, want string) { t.Helper(); assertDenied(t, err, want) }
 	_, err = s.NewSender(testCtx(t), "/exchanges/events/x", nil)
 	denied(err, `write access to exchange "events"`)
 	_, err = s.NewReceiver(testCtx(t), "/queues/ev-all", nil)
@@ -247,4 +241,13 @@ func TestFailedLoginsAreRateLimited(t *testing.T) {
 	c, err := amqp.Dial(testCtx(t), "amqp://"+b.Addr().String(), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
+}
+
+// assertDenied: err is a refusal with amqp:unauthorized-access whose description names want.
+func assertDenied(t *testing.T, err error, want string) {
+	t.Helper()
+	var ae *amqp.Error
+	require.True(t, errors.As(err, &ae), "%v", err)
+	assert.Equal(t, amqp.ErrCond("amqp:unauthorized-access"), ae.Condition)
+	assert.Contains(t, ae.Description, want)
 }

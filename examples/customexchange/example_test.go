@@ -77,11 +77,7 @@ func TestDemo(t *testing.T) {
 func TestDelayedExchangeFromDefinitionsFile(t *testing.T) {
 	url := startDaemon(t, "definitions.json")
 	ctx := brokertest.Context(t, 20*time.Second)
-	conn, err := amqp.Dial(ctx, url, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	s, err := conn.NewSession(ctx, nil)
-	require.NoError(t, err)
+	s := brokertest.Session(t, ctx, url)
 	m, err := mgmt.New(ctx, s)
 	require.NoError(t, err)
 	snd, err := s.NewSender(ctx, mgmt.ExchangeAddress("later", "remind"), nil)

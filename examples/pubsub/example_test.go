@@ -27,11 +27,7 @@ subscriber 3 got: info: service started | warning: disk 91% full | error: cannot
 `, out.String())
 
 	// The temporary queues went with their links: the exchange routes nowhere now.
-	conn, err := amqp.Dial(ctx, url, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	sess, err := conn.NewSession(ctx, nil)
-	require.NoError(t, err)
+	sess := brokertest.Session(t, ctx, url)
 	snd, err := sess.NewSender(ctx, mgmt.ExchangeAddress(exchange, ""), nil)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

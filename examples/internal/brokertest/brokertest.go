@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/go-amqp"
 	"github.com/stretchr/testify/require"
 	"github.com/warren-mq/warren/actors"
 )
@@ -40,6 +41,17 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// Session dials url and begins a session; the connection closes when the test ends.
+func Session(t testing.TB, ctx context.Context, url string) *amqp.Session {
+	t.Helper()
+	conn, err := amqp.Dial(ctx, url, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	s, err := conn.NewSession(ctx, nil)
+	require.NoError(t, err)
+	return s
 }
 
 // checkNoGoroutineLeak waits up to 5 s for the goroutine count to fall back: some exit a little after

@@ -14,11 +14,7 @@ import (
 func TestClientTopology(t *testing.T) {
 	url := brokertest.Start(t)
 	ctx := brokertest.Context(t, 20*time.Second)
-	conn, err := amqp.Dial(ctx, url, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	sess, err := conn.NewSession(ctx, nil)
-	require.NoError(t, err)
+	sess := brokertest.Session(t, ctx, url)
 	c, err := mgmt.New(ctx, sess)
 	require.NoError(t, err)
 
