@@ -283,7 +283,7 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 				Description: "a message on a link with a null target needs properties.to"})
 			return
 		}
-		p.msg = newMessage(a.buf, &pm, "", "", l.now, &l.ann)
+		p.msg = newMessage(a.buf, &pm, "", "", l.now, &l.ann) // the vhost names its route (publishTo)
 		ctx.Send(l.h.vhost, &publishTo{address: to.V, user: l.h.user, item: p, fromClient: true,
 			client: l.h.remote.ContainerID, peer: l.h.peer})
 		return

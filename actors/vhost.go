@@ -491,7 +491,12 @@ func (v *vhost) publishTo(ctx actor.Context, m *publishTo) {
 		pm := msg.parsed()
 		m.item.span = v.b.spanReceive(&pm, t.exchange, key, m.client, m.peer)
 	}
-	m.item.msg = msg.rerouted(t.exchange, key, &v.relayAnn)
+	if m.fromClient {
+		// The producer link built this message for this relay alone: name its route in place.
+		msg.exchange, msg.routingKey, msg.annotations = t.exchange, key, v.relayAnn.get(t.exchange, key)
+	} else {
+		m.item.msg = msg.rerouted(t.exchange, key, &v.relayAnn) // an extension's copy: its original stays
+	}
 	if t.toQueue {
 		ctx.Send(t.pid, &enqueueBatch{items: []publish{m.item}})
 	} else {
