@@ -40,7 +40,7 @@ type session struct {
 	// is in progress), so a flow on such a handle is ignored rather than ending the session with
 	// unattached-handle (spec 2.7.4); any other frame on it still is an error.
 	peerDetached map[uint32]struct{}
-	settles      byPID[settlement] // scratch of disposition
+	settles      byPID[settlement] // this burst's settlements by queue (flushSettles)
 	tag          [4]byte
 	ended        bool // we sent end
 	linkSeq      int
@@ -119,6 +119,7 @@ func (s *session) Receive(ctx actor.Context) {
 			}
 		}
 		s.flushLinkBatches(ctx)
+		s.flushSettles(ctx)
 	case *outTransfers:
 		s.enqueueOut(m)
 		s.pump()
@@ -168,7 +169,9 @@ func (s *session) frame(ctx actor.Context, f inFrame) *protocol.Error {
 		if e == nil {
 			return &protocol.Error{Condition: protocol.ErrUnattachedHandle, Description: fmt.Sprintf("detach on handle %d, which is not attached", p.Handle)}
 		}
-		// The handle is free as soon as the peer's detach is in (the link answers it).
+		// The handle is free as soon as the peer's detach is in (the link answers it). Settlements
+		// of this burst go to their queues first: the link's detach returns what is still unsettled.
+		s.flushSettles(ctx)
 		delete(s.links, p.Handle)
 		if s.peerDetached == nil {
 			s.peerDetached = map[uint32]struct{}{}
@@ -182,6 +185,7 @@ func (s *session) frame(ctx actor.Context, f inFrame) *protocol.Error {
 		}
 		s.h.w.frame(s.ch, &protocol.End{})
 		s.ended = true
+		s.flushSettles(ctx)
 		ctx.Stop(ctx.Self()) // stops the links, which return their unsettled deliveries
 	default:
 		return &protocol.Error{Condition: protocol.ErrIllegalState, Description: fmt.Sprintf("unexpected %s in a session", describe(p))}
@@ -280,7 +284,7 @@ func (s *session) disposition(ctx actor.Context, d *protocol.Disposition) {
 	if d.Last.Set {
 		last = d.Last.V
 	}
-	batches := &s.settles // one settleBatch per queue
+	batches := &s.settles // one settleBatch per queue per read burst (flushSettles)
 	apply := func(id uint32, u outUnsettled) {
 		delete(s.unsettled, id)
 		batches.add(u.queue, settlement{link: u.link, qid: u.qid, outcome: outcome, annotations: annotations, reason: reason})
@@ -301,12 +305,17 @@ func (s *session) disposition(ctx actor.Context, d *protocol.Disposition) {
 			}
 		}
 	}
-	batches.flush(func(q *actor.PID, items []settlement) { ctx.Send(q, &settleBatch{items: items}) })
 	if !d.Settled {
 		// The consumer asked for our settlement (rcv-settle-mode second, or it simply did not settle):
 		// we settle with the same state once the outcome is applied (spec 2.6.12).
 		s.h.w.frame(s.ch, &protocol.Disposition{Role: protocol.RoleSender, First: d.First, Last: d.Last, Settled: true, State: d.State})
 	}
+}
+
+// flushSettles sends the settlements gathered from this burst's dispositions, one batch per queue: a
+// consumer settling message by message costs its queue one message per socket read, not per frame.
+func (s *session) flushSettles(ctx actor.Context) {
+	s.settles.flush(func(q *actor.PID, items []settlement) { ctx.Send(q, &settleBatch{items: items}) })
 }
 
 // outcomeOf maps a delivery state to what the queue does (DESIGN.md §4). A settled disposition without a
@@ -337,6 +346,7 @@ func (s *session) end(ctx actor.Context, err *protocol.Error) {
 	s.log.Info("ending session on peer fault", "condition", string(err.Condition), "description", err.Description)
 	s.h.w.frame(s.ch, &protocol.End{Error: err})
 	s.ended = true
+	s.flushSettles(ctx)
 	for _, e := range s.links {
 		ctx.Stop(e.pid)
 	}
