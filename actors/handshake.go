@@ -64,7 +64,7 @@ func (b *Broker) handleConn(nc net.Conn) {
 	lim := b.opts.Limits
 
 	_ = nc.SetDeadline(time.Now().Add(lim.HandshakeTimeout))
-	fr := protocol.NewFrameReader(nc, lim.MaxFrameSize)
+	fr := protocol.NewFrameReader(readerFor(nc), lim.MaxFrameSize)
 	user, err := b.negotiate(fr, nc)
 	if errors.Is(err, errUpgradeTLS) {
 		tc := tls.Server(nc, b.tlsConfig())

@@ -175,7 +175,7 @@ type rawAttempt struct {
 
 func (a *rawAttempt) write(fd uintptr) bool {
 	for {
-		a.n, a.err = syscall.Write(int(fd), a.p)
+		a.n, a.err = rawWrite(int(fd), a.p)
 		if a.err != syscall.EINTR {
 			return true // done, whatever happened: never wait for writability here
 		}

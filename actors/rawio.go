@@ -1,0 +1,83 @@
+package actors
+
+import (
+	"io"
+	"net"
+	"syscall"
+)
+
+// Raw socket I/O for the connection hot path, written here because nothing in the standard library or
+// golang.org/x/sys offers it: read(2) and write(2) on Warren's non-blocking sockets without the
+// runtime's syscall bookkeeping (entersyscall/exitsyscall).
+//
+// Why: Go's scheduler monitor (sysmon) looks at every P in a syscall every 20 µs and hands a P that
+// stayed in one to another thread. A loopback write does the receiver's TCP processing too and often
+// takes longer than that, so under load Ps were handed off over and over: a futex wake-up and two
+// context switches each time, and sysmon itself never backed off its 20 µs tick (perf on the daemon at
+// full load: 19 % of its samples in finish_task_switch, a third of those sysmon's own sleeps). The
+// sockets are non-blocking (the runtime's poller set O_NONBLOCK), so these calls return EAGAIN instead of
+// blocking and cannot hold a P for longer than the copy itself; waiting for readiness still goes through
+// the poller (syscall.RawConn), so deadlines and Close work as for any net.Conn. Under the race
+// detector the plain syscall package is used instead (rawio_race.go): its calls carry the detector's
+// happens-before annotations for I/O, which raw calls would lose.
+
+// rawReader reads a TCP or Unix socket with rawRead, waiting for readability through the runtime's
+// poller. It is the connection's io.Reader for the frame reader on plain (non-TLS) sockets; one
+// goroutine reads at a time (the connection's read loop), so its state needs no lock.
+type rawReader struct {
+	raw syscall.RawConn
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool // bound once: a closure per read would allocate
+}
+
+// readerFor returns conn's reader for the frame reader: a rawReader where the connection has a raw
+// socket, conn itself otherwise (TLS, net.Pipe).
+func readerFor(conn net.Conn) io.Reader {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return conn
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return conn
+	}
+	r := &rawReader{raw: raw}
+	r.fn = r.attempt
+	return r
+}
+
+func (r *rawReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.p = p
+	err := r.raw.Read(r.fn) // deadlines and Close come back here as the poller's errors
+	n, rerr := r.n, r.err
+	r.p, r.err = nil, nil
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// attempt is one read; false asks the poller to wait for readability and call it again.
+func (r *rawReader) attempt(fd uintptr) bool {
+	for {
+		n, err := rawRead(int(fd), r.p)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		r.n, r.err = n, err
+		return true
+	}
+}
