@@ -42,28 +42,33 @@ func (g *group) queue(name string) *stagedQueue {
 	return sq
 }
 
-// lookup returns whether message seq of sq is stored as of the batch so far, and its data.
-func (g *group) lookup(queue string, sq *stagedQueue, seq uint64) (bool, []byte, error) {
+// lookup returns whether message seq of sq is stored as of the batch so far, its data's size, and,
+// withData, a copy of its data. Deletes only need the size (for the statistics), so they copy nothing:
+// a durable consumer's every acknowledgement is one of them.
+func (g *group) lookup(queue string, sq *stagedQueue, seq uint64, withData bool) (bool, int, []byte, error) {
 	if m, ok := sq.msgs[seq]; ok {
-		return m.exists, m.data, nil
+		return m.exists, len(m.data), m.data, nil
 	}
 	if sq.dropped || sq.st.count == 0 || seq > sq.st.maxSeq {
-		return false, nil, nil
+		return false, 0, nil, nil
 	}
 	g.key = appendMessageKey(g.key[:0], queue, seq)
 	v, closer, err := g.db.Get(g.key)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil, nil
+		return false, 0, nil, nil
 	}
 	if err != nil {
-		return false, nil, fmt.Errorf("store: read %q/%d: %w", queue, seq, err)
+		return false, 0, nil, fmt.Errorf("store: read %q/%d: %w", queue, seq, err)
 	}
 	defer closer.Close()
 	_, data, err := decodeMessageValue(v)
 	if err != nil {
-		return false, nil, fmt.Errorf("store: read %q/%d: %w", queue, seq, err)
+		return false, 0, nil, fmt.Errorf("store: read %q/%d: %w", queue, seq, err)
 	}
-	return true, append([]byte(nil), data...), nil
+	if !withData {
+		return true, len(data), nil, nil
+	}
+	return true, len(data), append([]byte(nil), data...), nil
 }
 
 // stage adds one request to the batch. An error means an I/O failure: the group fails.
@@ -107,13 +112,13 @@ func (g *group) stageOp(op *Op) error {
 		if sq.st.count > 0 && op.Seq <= sq.st.maxSeq {
 			// Not a fresh seq (a retry, or a broker restarting its numbering): the message may be
 			// stored already, and replacing it must not count it twice.
-			exists, old, err := g.lookup(op.Queue, sq, op.Seq)
+			exists, old, _, err := g.lookup(op.Queue, sq, op.Seq, false)
 			if err != nil {
 				return err
 			}
 			if exists {
 				sq.st.count--
-				sq.st.bytes -= int64(len(old))
+				sq.st.bytes -= int64(old)
 			}
 		}
 		if sq.st.count == 0 || op.Seq > sq.st.maxSeq {
@@ -124,12 +129,12 @@ func (g *group) stageOp(op *Op) error {
 		sq.msgs[op.Seq] = stagedMsg{exists: true, data: op.Data}
 		return g.set(op.Queue, op.Seq, op.DeliveryCount, op.Data)
 	case OpDelete:
-		exists, old, err := g.lookup(op.Queue, sq, op.Seq)
+		exists, old, _, err := g.lookup(op.Queue, sq, op.Seq, false)
 		if err != nil || !exists {
 			return err
 		}
 		sq.st.count--
-		sq.st.bytes -= int64(len(old))
+		sq.st.bytes -= int64(old)
 		if sq.st.count == 0 {
 			sq.st = queueStats{}
 		}
@@ -138,7 +143,7 @@ func (g *group) stageOp(op *Op) error {
 		g.ops++
 		return g.b.Delete(g.key, nil)
 	case OpSetDeliveryCount:
-		exists, data, err := g.lookup(op.Queue, sq, op.Seq)
+		exists, _, data, err := g.lookup(op.Queue, sq, op.Seq, true)
 		if err != nil || !exists {
 			return err
 		}
