@@ -98,6 +98,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	compactRegistry(b.system)
 	// DESIGN.md §1: the broker supervisor's own failure escalates to the root, which logs it and stops
 	// the broker cleanly (a broker with a broken supervision root must not go on half alive).
 	root := b.system.Root.Copy().WithGuardian(brokerEscalation{b: b})
