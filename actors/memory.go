@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -32,9 +33,19 @@ type memoryAlarm struct {
 	used      uint64       // heap bytes at the last change
 	starved   []*actor.PID // receiver links waiting for credit
 	raised    []Alarm      // given-up actors, in the order they were given up
+
+	sampleMu   sync.Mutex
+	sample     []metrics.Sample
+	lastSample atomic.Int64 // time.Now().UnixNano() of the last sample
 }
 
 const memorySampleEvery = 50 * time.Millisecond
+
+// memorySampleOnGrant is how stale the last sample may be when a producer link is about to be granted
+// credit before that grant samples memory itself. The ticker alone let a fast producer of large
+// messages run tens of MiB past the mark between two ticks; a grant is made once per half a link's
+// credit, so this costs one runtime/metrics read (about a microsecond) per millisecond at most.
+const memorySampleOnGrant = time.Millisecond
 
 // creditResume tells a starved receiver link that it may grant credit again.
 type creditResume struct{}
@@ -43,7 +54,17 @@ func newMemoryAlarm(b *Broker, highWater uint64) *memoryAlarm {
 	if highWater == 0 {
 		highWater = defaultHighWater()
 	}
-	return &memoryAlarm{b: b, highWater: highWater}
+	return &memoryAlarm{b: b, highWater: highWater, sample: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}}
+}
+
+// sampleNow reads the heap and raises or clears the alarm.
+func (m *memoryAlarm) sampleNow() {
+	m.sampleMu.Lock()
+	metrics.Read(m.sample)
+	used := m.sample[0].Value.Uint64()
+	m.lastSample.Store(time.Now().UnixNano())
+	m.sampleMu.Unlock()
+	m.set(used >= m.highWater, used)
 }
 
 // defaultHighWater is 40 % of the memory the broker may use, as RabbitMQ's vm_memory_high_watermark.
@@ -113,6 +134,9 @@ func cgroupMemoryLimits(root string) []uint64 {
 
 // starve reports whether producers must wait; a link that finds the alarm on registers to be resumed.
 func (m *memoryAlarm) starve(link *actor.PID) bool {
+	if time.Now().UnixNano()-m.lastSample.Load() >= int64(memorySampleOnGrant) && !m.isOn() {
+		m.sampleNow() // may raise the alarm (never clears it from here: it is off)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.on {
@@ -123,7 +147,6 @@ func (m *memoryAlarm) starve(link *actor.PID) bool {
 }
 
 func (m *memoryAlarm) run(stop <-chan struct{}) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	t := time.NewTicker(memorySampleEvery)
 	defer t.Stop()
 	var lastGC time.Time
@@ -139,9 +162,7 @@ func (m *memoryAlarm) run(stop <-chan struct{}) {
 			runtime.GC()
 			lastGC = time.Now()
 		}
-		metrics.Read(sample)
-		used := sample[0].Value.Uint64()
-		m.set(used >= m.highWater, used)
+		m.sampleNow()
 	}
 }
 
