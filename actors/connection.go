@@ -101,38 +101,40 @@ func (c *connection) frames(ctx actor.Context, frames []inFrame) {
 	if c.closed {
 		return
 	}
-	// Group consecutive frames of one session so a burst costs one message per session.
+	// Group consecutive frames of one session so a burst costs one message per session. A group is a
+	// sub-slice of the burst (capped, so a session can never append into its neighbour's frames): the
+	// read loop hands each burst over for good, and sessions only read their frames.
 	var cur uint16
-	var run []inFrame
-	flush := func() {
-		if len(run) > 0 {
+	start := -1 // the current group is frames[start:i]; -1: none
+	flush := func(end int) {
+		if start >= 0 && end > start {
 			if e := c.sessions[cur]; e != nil && !e.ending {
-				ctx.Send(e.pid, &sessionFrames{frames: run})
+				ctx.Send(e.pid, &sessionFrames{frames: frames[start:end:end]})
 			}
-			run = nil
 		}
+		start = -1
 	}
-	for _, f := range frames {
+	for i, f := range frames {
 		switch p := f.perf.(type) {
 		case *protocol.Open:
-			flush()
+			flush(i)
 			c.shutdown(ctx, &protocol.Error{Condition: protocol.ErrIllegalState, Description: "open received twice"}, true)
 			return
 		case *protocol.Close:
-			flush()
+			flush(i)
 			if p.Error != nil {
 				c.log.Info("peer closed with error", "condition", string(p.Error.Condition), "description", p.Error.Description)
 			}
 			c.shutdown(ctx, nil, true)
 			return
 		case *protocol.Begin:
-			flush()
+			flush(i)
 			if err := c.begin(ctx, f.channel, p); err != nil {
 				c.shutdown(ctx, err, true)
 				return
 			}
 		case *protocol.End:
-			flush()
+			flush(i)
 			e := c.sessions[f.channel]
 			if e == nil {
 				c.shutdown(ctx, unknownChannel(f.channel), true)
@@ -148,18 +150,17 @@ func (c *connection) frames(ctx actor.Context, frames []inFrame) {
 		default:
 			e := c.sessions[f.channel]
 			if e == nil {
-				flush()
+				flush(i)
 				c.shutdown(ctx, unknownChannel(f.channel), true)
 				return
 			}
-			if f.channel != cur {
-				flush()
-				cur = f.channel
+			if start < 0 || f.channel != cur {
+				flush(i)
+				cur, start = f.channel, i
 			}
-			run = append(run, f)
 		}
 	}
-	flush()
+	flush(len(frames))
 }
 
 func unknownChannel(ch uint16) *protocol.Error {
