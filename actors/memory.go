@@ -36,7 +36,7 @@ type memoryAlarm struct {
 
 	sampleMu   sync.Mutex
 	sample     []metrics.Sample
-	lastSample atomic.Int64 // time.Now().UnixNano() of the last sample
+	lastSample atomic.Int64 // time.Since(memoryEpoch) at the last sample
 }
 
 const memorySampleEvery = 50 * time.Millisecond
@@ -57,15 +57,33 @@ func newMemoryAlarm(b *Broker, highWater uint64) *memoryAlarm {
 	return &memoryAlarm{b: b, highWater: highWater, sample: []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}}
 }
 
-// sampleNow reads the heap and raises or clears the alarm.
+// sampleNow reads the heap and raises or clears the alarm. The result is applied under sampleMu, so
+// samples take effect in the order they were read (an older one can never undo a newer one).
 func (m *memoryAlarm) sampleNow() {
 	m.sampleMu.Lock()
+	m.sampleLocked()
+	m.sampleMu.Unlock()
+}
+
+// sampleIfStale is a credit grant's sample: only when the last one is memorySampleOnGrant old, and
+// only by one grant at a time (the others go on with the sample being taken).
+func (m *memoryAlarm) sampleIfStale() {
+	if time.Since(memoryEpoch)-time.Duration(m.lastSample.Load()) < memorySampleOnGrant || !m.sampleMu.TryLock() {
+		return
+	}
+	m.sampleLocked()
+	m.sampleMu.Unlock()
+}
+
+func (m *memoryAlarm) sampleLocked() {
 	metrics.Read(m.sample)
 	used := m.sample[0].Value.Uint64()
-	m.lastSample.Store(time.Now().UnixNano())
-	m.sampleMu.Unlock()
+	m.lastSample.Store(int64(time.Since(memoryEpoch)))
 	m.set(used >= m.highWater, used)
 }
+
+// memoryEpoch makes lastSample a monotonic reading (time.Since uses the monotonic clock).
+var memoryEpoch = time.Now()
 
 // defaultHighWater is 40 % of the memory the broker may use, as RabbitMQ's vm_memory_high_watermark.
 func defaultHighWater() uint64 { return availableMemory("/") * 4 / 10 }
@@ -134,8 +152,8 @@ func cgroupMemoryLimits(root string) []uint64 {
 
 // starve reports whether producers must wait; a link that finds the alarm on registers to be resumed.
 func (m *memoryAlarm) starve(link *actor.PID) bool {
-	if time.Now().UnixNano()-m.lastSample.Load() >= int64(memorySampleOnGrant) && !m.isOn() {
-		m.sampleNow() // may raise the alarm (never clears it from here: it is off)
+	if !m.isOn() {
+		m.sampleIfStale()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -3,6 +3,7 @@ package actors
 import (
 	"io"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -16,16 +17,21 @@ import (
 // context switches each time, and sysmon itself never backed off its 20 µs tick (perf on the daemon at
 // full load: 19 % of its samples in finish_task_switch, a third of those sysmon's own sleeps). The
 // sockets are non-blocking (the runtime's poller set O_NONBLOCK), so these calls return EAGAIN instead of
-// blocking and cannot hold a P for longer than the copy itself; waiting for readiness still goes through
-// the poller (syscall.RawConn), so deadlines and Close work as for any net.Conn. Under the race
-// detector the plain syscall package is used instead (rawio_race.go): its calls carry the detector's
-// happens-before annotations for I/O, which raw calls would lose.
+// blocking; a call holds its P only for the copy (up to about a millisecond for a write that fills a
+// large send buffer, which a GC stop-the-world then waits for). Waiting for readiness still goes
+// through the poller (syscall.RawConn), so deadlines and Close work as for any net.Conn. Elsewhere than
+// Linux, and under the race detector, the plain syscall package is used (rawio_other.go): its calls
+// carry the detector's happens-before annotations for I/O, which raw calls would lose.
 
 // rawReader reads a TCP or Unix socket with rawRead, waiting for readability through the runtime's
 // poller. It is the connection's io.Reader for the frame reader on plain (non-TLS) sockets; one
 // goroutine reads at a time (the connection's read loop), so its state needs no lock.
 type rawReader struct {
 	raw syscall.RawConn
+	// for errors, as net.Conn reports them
+	net           string
+	local, remote net.Addr
+
 	p   []byte
 	n   int
 	err error
@@ -43,7 +49,7 @@ func readerFor(conn net.Conn) io.Reader {
 	if err != nil {
 		return conn
 	}
-	r := &rawReader{raw: raw}
+	r := &rawReader{raw: raw, net: conn.LocalAddr().Network(), local: conn.LocalAddr(), remote: conn.RemoteAddr()}
 	r.fn = r.attempt
 	return r
 }
@@ -60,7 +66,7 @@ func (r *rawReader) Read(p []byte) (int, error) {
 	case err != nil:
 		return 0, err
 	case rerr != nil:
-		return 0, rerr
+		return 0, &net.OpError{Op: "read", Net: r.net, Source: r.local, Addr: r.remote, Err: os.NewSyscallError("read", rerr)}
 	case n == 0:
 		return 0, io.EOF
 	}

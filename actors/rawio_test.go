@@ -109,3 +109,18 @@ func TestRawWriteNonBlocking(t *testing.T) {
 	require.Greater(t, total, 0)
 	require.ErrorIs(t, last, syscall.EAGAIN)
 }
+
+// A socket error comes back as net.Conn reports it: a *net.OpError naming the addresses.
+func TestRawReaderSocketError(t *testing.T) {
+	client, server := tcpPair(t)
+	r := readerFor(server)
+	require.NoError(t, client.(*net.TCPConn).SetLinger(0))
+	require.NoError(t, client.Close()) // linger 0: the close is a reset
+	time.Sleep(20 * time.Millisecond)
+	_, err := r.Read(make([]byte, 16))
+	var oe *net.OpError
+	require.True(t, errors.As(err, &oe), "%T: %v", err, err)
+	require.Equal(t, "read", oe.Op)
+	require.Equal(t, server.RemoteAddr().String(), oe.Addr.String())
+	require.ErrorIs(t, err, syscall.ECONNRESET)
+}

@@ -116,7 +116,7 @@ func Run(args []string, getenv func(string) string, stdout, stderr io.Writer, si
 	}
 	// Start-up garbage (the actor system's first process registry, recovery's scratch, parsed
 	// configuration) is returned to the operating system now rather than whenever the runtime's
-	// background scavenger gets to it: one collection, once, before any client is served.
+	// background scavenger gets to it: one collection, once, right after start-up.
 	debug.FreeOSMemory()
 
 	var sig os.Signal

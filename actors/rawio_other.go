@@ -1,10 +1,10 @@
-//go:build race
+//go:build !linux || race
 
 package actors
 
 import "syscall"
 
-// Under the race detector, the syscall package's own calls (see rawio.go).
+// Elsewhere than Linux and under the race detector, the syscall package's own calls (see rawio.go).
 
 func rawWrite(fd int, p []byte) (int, error) { return syscall.Write(fd, p) }
 
