@@ -157,8 +157,12 @@ func (s *session) outgoingWindow() uint32 { return 1 << 31 }
 func (s *session) frame(ctx actor.Context, f inFrame) *protocol.Error {
 	switch p := f.perf.(type) {
 	case *protocol.Attach:
+		s.flushSettles(ctx) // a new consumer of a queue finds this burst's releases there already
 		return s.attach(ctx, p)
 	case *protocol.Flow:
+		// Settlements of this burst reach their queues before the credit does: a consumer that
+		// releases or modifies a message and then grants credit gets that message again first.
+		s.flushSettles(ctx)
 		return s.flow(ctx, p)
 	case *protocol.Transfer:
 		return s.transfer(ctx, p, f.payload)
