@@ -44,28 +44,34 @@ import (
 )
 
 // Publish is one message on its way through an exchange.
-type Publish struct{ p publish }
+type Publish struct {
+	MessageView
+	p publish
+}
+
+// MessageView is the read-only view of a message that extensions get, through Publish and Delivery.
+type MessageView struct{ msg *message }
 
 // RoutingKey is the key the message is routed with.
-func (p *Publish) RoutingKey() string { return p.p.msg.routingKey }
+func (v MessageView) RoutingKey() string { return v.msg.routingKey }
 
 // Exchange is the exchange the message was published to.
-func (p *Publish) Exchange() string { return p.p.msg.exchange }
+func (v MessageView) Exchange() string { return v.msg.exchange }
 
-// Header is the message's header section (defaults when it has none).
-func (p *Publish) Header() protocol.Header { return p.p.msg.header }
+// Header is the message's header section as published (defaults when it has none).
+func (v MessageView) Header() protocol.Header { return v.msg.header }
 
 // Properties is the message's properties section.
-func (p *Publish) Properties() protocol.Properties { return *p.p.msg.properties() }
+func (v MessageView) Properties() protocol.Properties { return *v.msg.properties() }
 
-// MessageAnnotations are the message's message-annotations (read-only).
-func (p *Publish) MessageAnnotations() protocol.Map { return p.p.msg.ma }
+// MessageAnnotations are the message's own message-annotations (read-only).
+func (v MessageView) MessageAnnotations() protocol.Map { return v.msg.ma }
 
 // ApplicationProperties are the message's application-properties (read-only).
-func (p *Publish) ApplicationProperties() protocol.Map { return p.p.msg.ap }
+func (v MessageView) ApplicationProperties() protocol.Map { return v.msg.ap }
 
-// Raw is the encoded message as received (read-only).
-func (p *Publish) Raw() []byte { return p.p.msg.raw }
+// Raw is the encoded message as published (read-only).
+func (v MessageView) Raw() []byte { return v.msg.raw }
 
 // PublishBatch is what extension actors receive, and what they forward.
 type PublishBatch struct{ Items []*Publish }
@@ -73,7 +79,7 @@ type PublishBatch struct{ Items []*Publish }
 func wrapPublishes(items []publish) *PublishBatch {
 	b := &PublishBatch{Items: make([]*Publish, len(items))}
 	for i := range items {
-		b.Items[i] = &Publish{p: items[i]}
+		b.Items[i] = &Publish{MessageView: MessageView{items[i].msg}, p: items[i]}
 	}
 	return b
 }

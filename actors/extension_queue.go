@@ -5,7 +5,6 @@ import (
 	"net/url"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/warren-mq/warren/protocol"
 )
 
 // Delivery interceptors: Options.QueueInterceptors put your own actor into the delivery path of a
@@ -42,6 +41,7 @@ type QueueEnv struct {
 
 // Delivery is one message on its way from a queue to a consumer.
 type Delivery struct {
+	MessageView
 	d        delivery
 	decided  bool
 	withhold bool
@@ -53,27 +53,6 @@ func (d *Delivery) DeliveryCount() uint32 { return d.d.deliveryCount }
 
 // FirstAcquirer is false when the message may have been delivered before.
 func (d *Delivery) FirstAcquirer() bool { return d.d.firstAcquirer }
-
-// Exchange is the exchange the message was published to.
-func (d *Delivery) Exchange() string { return d.d.msg.exchange }
-
-// RoutingKey is the routing key the message was published with.
-func (d *Delivery) RoutingKey() string { return d.d.msg.routingKey }
-
-// Header is the message's header as published (defaults when it has none).
-func (d *Delivery) Header() protocol.Header { return d.d.msg.header }
-
-// Properties is the message's properties section.
-func (d *Delivery) Properties() protocol.Properties { return *d.d.msg.properties() }
-
-// MessageAnnotations are the message's own message-annotations (read-only).
-func (d *Delivery) MessageAnnotations() protocol.Map { return d.d.msg.ma }
-
-// ApplicationProperties are the message's application-properties (read-only).
-func (d *Delivery) ApplicationProperties() protocol.Map { return d.d.msg.ap }
-
-// Raw is the encoded message as published (read-only).
-func (d *Delivery) Raw() []byte { return d.d.msg.raw }
 
 // DeliveryBatch is what a delivery interceptor receives: deliveries for one consumer link, in order.
 type DeliveryBatch struct {
@@ -161,7 +140,7 @@ func exportDeliveries(next actor.ReceiverFunc) actor.ReceiverFunc {
 			if db, ok := tc.msg.(*deliveryBatch); ok {
 				b := &DeliveryBatch{Items: make([]*Delivery, len(db.items)), link: tc.link, queue: db.queue}
 				for i := range db.items {
-					b.Items[i] = &Delivery{d: db.items[i]}
+					b.Items[i] = &Delivery{MessageView: MessageView{db.items[i].msg}, d: db.items[i]}
 				}
 				env = &actor.MessageEnvelope{Header: env.Header, Message: b, Sender: env.Sender}
 			}
