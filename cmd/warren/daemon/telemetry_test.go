@@ -117,12 +117,7 @@ func TestRunServesMetrics(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	conn, err := amqp.Dial(ctx, "amqp://"+amqpAddr, nil)
-	require.NoError(t, err)
-	sess, err := conn.NewSession(ctx, nil)
-	require.NoError(t, err)
-	snd, err := sess.NewSender(ctx, "metrics", nil) // a bare name: the queue, created on first use
-	require.NoError(t, err)
+	conn, snd := dialSender(ctx, t, amqpAddr, "metrics") // a bare name: the queue, created on first use
 	require.NoError(t, snd.Send(ctx, amqp.NewMessage([]byte("counted")), nil))
 
 	// The queue gauge is observed at scrape time: the message shows once the queue holds it.
@@ -185,12 +180,7 @@ func TestRunReadsOTELEnvironment(t *testing.T) {
 		traceID := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
-		conn, err := amqp.Dial(ctx, "amqp://"+amqpAddr, nil)
-		require.NoError(t, err)
-		sess, err := conn.NewSession(ctx, nil)
-		require.NoError(t, err)
-		snd, err := sess.NewSender(ctx, "traced", nil)
-		require.NoError(t, err)
+		conn, snd := dialSender(ctx, t, amqpAddr, "traced")
 		msg := amqp.NewMessage([]byte("traced"))
 		msg.ApplicationProperties = map[string]any{"traceparent": "00-" + traceID.String() + "-00f067aa0ba902b7-01"}
 		require.NoError(t, snd.Send(ctx, msg, nil))
@@ -259,4 +249,17 @@ func TestLoggerAddsTraceIDs(t *testing.T) {
 			assert.NotContains(t, lines[1], "trace_id")
 		})
 	}
+}
+
+// dialSender connects to the daemon at amqpAddr and attaches a producer to target; the caller closes
+// the connection.
+func dialSender(ctx context.Context, t *testing.T, amqpAddr, target string) (*amqp.Conn, *amqp.Sender) {
+	t.Helper()
+	conn, err := amqp.Dial(ctx, "amqp://"+amqpAddr, nil)
+	require.NoError(t, err)
+	sess, err := conn.NewSession(ctx, nil)
+	require.NoError(t, err)
+	snd, err := sess.NewSender(ctx, target, nil)
+	require.NoError(t, err)
+	return conn, snd
 }
