@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,6 +206,54 @@ func removeBigStore() {
 }
 
 // BenchmarkScan reads back all bigCount messages, queue by queue, as a recovering broker would.
+// BenchmarkPutAck is a durable queue's life cycle: 1 KiB puts with 256 outstanding, and each message
+// deleted (its consumer's accepted outcome) once its put is durable, as a broker with a consumer
+// keeping up does it.
+func BenchmarkPutAck(b *testing.B) {
+	s := openTest(b, b.TempDir(), Options{})
+	defer s.Close()
+	data := benchData(1024)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), processCPU()
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	for i := range b.N {
+		sem <- struct{}{}
+		wg.Add(1)
+		seq := uint64(i + 1)
+		s.Submit([]Op{{Kind: OpPut, Queue: "q", Seq: seq, Data: data}}, func(err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			<-sem
+			s.Submit([]Op{{Kind: OpDelete, Queue: "q", Seq: seq}}, func(err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				wg.Done()
+			})
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/msg")
+	b.StopTimer()
+	if n, _, _ := s.Stats("q"); n != 0 {
+		b.Fatalf("%d messages left", n)
+	}
+}
+
+// processCPU is the CPU time (user and system) the test process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func BenchmarkScan(b *testing.B) {
 	dir := bigStore(b)
 	s := openTest(b, dir, Options{})

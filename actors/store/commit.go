@@ -227,6 +227,9 @@ func (s *Store) commitGroup(reqs []*request) {
 		}
 		return
 	}
+	for q, sq := range staged {
+		s.recent.committed(q, sq)
+	}
 	if len(staged) > 0 {
 		s.statsMu.Lock()
 		for q, sq := range staged {
@@ -272,6 +275,9 @@ func (s *Store) applyGroup(reqs []*request, errs []error) (staged map[string]*st
 		if err := g.stage(r); err != nil {
 			return nil, 0, err
 		}
+	}
+	if err := g.emitDeferred(); err != nil {
+		return nil, 0, err
 	}
 	before, _ := s.plog.fatal()
 	if err := db.Apply(g.b, pebble.Sync); err != nil {

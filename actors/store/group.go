@@ -17,6 +17,16 @@ type group struct {
 	ops    int
 	key    []byte // scratch
 	val    []byte // scratch
+	// deferred lists the group's deferred puts in staging order (stagedMsg.deferred). A seq put
+	// again after its queue was dropped in the same group appears twice and is written twice, the
+	// same way both times: harmless, and rare.
+	deferred []deferredPut
+}
+
+type deferredPut struct {
+	queue string
+	sq    *stagedQueue
+	seq   uint64
 }
 
 // stagedQueue is a queue's statistics as of the batch built so far, and the messages the batch
@@ -30,6 +40,14 @@ type stagedQueue struct {
 type stagedMsg struct {
 	exists bool
 	data   []byte // message data (without the delivery-count prefix) when exists
+	// deferred: a put of a seq the database cannot hold yet (above the queue's highest stored seq),
+	// not written to the batch yet. emitDeferred writes the ones that still exist when the group
+	// is cut; a delete in the same group cancels the put, and neither reaches the WAL. A fast
+	// consumer's acknowledgement usually lands in the group that stores its message, so a durable
+	// message then costs no WAL or memtable write at all (what RabbitMQ calls "confirm without
+	// writing" for messages consumed before their fsync).
+	deferred      bool
+	deliveryCount uint32
 }
 
 func (g *group) queue(name string) *stagedQueue {
@@ -51,6 +69,11 @@ func (g *group) lookup(queue string, sq *stagedQueue, seq uint64, withData bool)
 	}
 	if sq.dropped || sq.st.count == 0 || seq > sq.st.maxSeq {
 		return false, 0, nil, nil
+	}
+	if !withData {
+		if size, ok := g.s.recent.size(queue, seq); ok {
+			return true, size, nil, nil
+		}
 	}
 	g.key = appendMessageKey(g.key[:0], queue, seq)
 	v, closer, err := g.db.Get(g.key)
@@ -121,12 +144,25 @@ func (g *group) stageOp(op *Op) error {
 				sq.st.bytes -= int64(old)
 			}
 		}
-		if sq.st.count == 0 || op.Seq > sq.st.maxSeq {
+		// A seq above the highest one stored (or staged) cannot be in the database, nor in the
+		// batch: the put can wait for the end of the group (stagedMsg.deferred). Anything else may
+		// overwrite a stored message, which must happen in batch order, so it is written now.
+		fresh := sq.st.count == 0 || op.Seq > sq.st.maxSeq
+		prev, staged := sq.msgs[op.Seq]
+		defer_ := fresh || (staged && prev.deferred)
+		if fresh {
 			sq.st.maxSeq = op.Seq
 		}
 		sq.st.count++
 		sq.st.bytes += int64(len(op.Data))
-		sq.msgs[op.Seq] = stagedMsg{exists: true, data: op.Data}
+		sq.msgs[op.Seq] = stagedMsg{exists: true, data: op.Data, deferred: defer_, deliveryCount: op.DeliveryCount}
+		if defer_ {
+			if !staged || !prev.deferred {
+				g.deferred = append(g.deferred, deferredPut{op.Queue, sq, op.Seq})
+			}
+			g.ops++
+			return nil
+		}
 		return g.set(op.Queue, op.Seq, op.DeliveryCount, op.Data)
 	case OpDelete:
 		exists, old, _, err := g.lookup(op.Queue, sq, op.Seq, false)
@@ -138,11 +174,25 @@ func (g *group) stageOp(op *Op) error {
 		if sq.st.count == 0 {
 			sq.st = queueStats{}
 		}
+		g.ops++
+		if m := sq.msgs[op.Seq]; m.deferred {
+			// Never written: the put and the delete cancel out. deferred stays set: a later
+			// put of the same seq in this group is still one the database cannot hold.
+			sq.msgs[op.Seq] = stagedMsg{deferred: true}
+			return nil
+		}
 		sq.msgs[op.Seq] = stagedMsg{}
 		g.key = appendMessageKey(g.key[:0], op.Queue, op.Seq)
-		g.ops++
 		return g.b.Delete(g.key, nil)
 	case OpSetDeliveryCount:
+		if m := sq.msgs[op.Seq]; m.deferred {
+			if m.exists {
+				m.deliveryCount = op.DeliveryCount
+				sq.msgs[op.Seq] = m
+				g.ops++
+			}
+			return nil
+		}
 		exists, _, data, err := g.lookup(op.Queue, sq, op.Seq, true)
 		if err != nil || !exists {
 			return err
@@ -152,9 +202,77 @@ func (g *group) stageOp(op *Op) error {
 	return nil
 }
 
+// emitDeferred writes the deferred puts that are still wanted at the end of the group, in the order
+// they were staged: pebble inserts a batch into its memtable in batch order, and ascending keys are
+// what its skiplist inserts fastest (in map order the group's Apply took 45 % longer). Among
+// different keys the batch's order does not matter otherwise, and a queue dropped after a deferred put
+// cleared it from msgs, so what is written is exactly what the group keeps.
+func (g *group) emitDeferred() error {
+	for _, d := range g.deferred {
+		if m, ok := d.sq.msgs[d.seq]; ok && m.deferred && m.exists {
+			g.ops-- // counted when staged
+			if err := g.set(d.queue, d.seq, m.deliveryCount, m.data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (g *group) set(queue string, seq uint64, deliveryCount uint32, data []byte) error {
 	g.key = appendMessageKey(g.key[:0], queue, seq)
 	g.val = appendMessageValue(g.val[:0], deliveryCount, data)
 	g.ops++
 	return g.b.Set(g.key, g.val, nil)
+}
+
+// recentPuts remembers the data sizes of messages that recent groups stored, so that deleting one
+// (a consumer's acknowledgement, typically a few milliseconds after the put) needs no read of the
+// database to keep the statistics exact: profiling a durable 1 KiB load put 6 % of the broker's CPU in
+// those reads. It holds at most maxRecent entries over all queues (a few MiB); a message it does not
+// hold is read as before. Committer only; reset whenever the database is replaced.
+type recentPuts struct {
+	queues map[string]map[uint64]int
+	n      int
+}
+
+const maxRecent = 1 << 16
+
+func (r *recentPuts) size(queue string, seq uint64) (int, bool) {
+	size, ok := r.queues[queue][seq]
+	return size, ok
+}
+
+func (r *recentPuts) reset() { *r = recentPuts{} }
+
+// committed records what a durable group did to one queue: sq's messages as of the end of the group.
+func (r *recentPuts) committed(queue string, sq *stagedQueue) {
+	m := r.queues[queue]
+	if sq.dropped || sq.st.count == 0 {
+		r.n -= len(m)
+		clear(m)
+	}
+	for seq, sm := range sq.msgs {
+		_, had := m[seq]
+		switch {
+		case sm.exists && (had || r.n < maxRecent):
+			if m == nil {
+				if r.queues == nil {
+					r.queues = map[string]map[uint64]int{}
+				}
+				m = map[uint64]int{}
+				r.queues[queue] = m
+			}
+			if !had {
+				r.n++
+			}
+			m[seq] = len(sm.data)
+		case !sm.exists && had:
+			delete(m, seq)
+			r.n--
+		}
+	}
+	if m != nil && len(m) == 0 {
+		delete(r.queues, queue)
+	}
 }

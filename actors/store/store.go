@@ -77,6 +77,7 @@ type Store struct {
 	commits, failures, requests, ops atomic.Uint64
 
 	// Owned by the committer goroutine.
+	recent     recentPuts
 	seenFatals uint64
 	nextRetry  time.Time
 }
@@ -254,6 +255,7 @@ func (s *Store) ensureWritable() error {
 func (s *Store) replaceDB() error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
+	s.recent.reset() // what the new database holds is read from it again
 	if s.db != nil {
 		if err := closeDB(s.db); err != nil {
 			s.log.Warn("closing the failed database", "err", err.Error())
