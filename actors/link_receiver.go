@@ -380,7 +380,14 @@ func (l *receiverLink) writeDispositions() {
 	}
 	settled := !l.rcvSecond
 	items := l.settled
-	l.h.w.append(func(b []byte) []byte {
+	// While more of the producer's publishes are in flight, their dispositions follow soon: these may
+	// wait briefly to share a write with them (frameWriter.appendLazy). The last one is written at
+	// once, so a producer that waits for each disposition never waits longer.
+	write := l.h.w.append
+	if len(l.pending) > 0 {
+		write = l.h.w.appendLazy
+	}
+	write(func(b []byte) []byte {
 		for i := 0; i < len(items); {
 			j := i + 1
 			if _, ok := items[i].state.(*protocol.Accepted); ok {
