@@ -240,7 +240,9 @@ func (q *queue) refill() {
 				q.log.Error("store: skipping an unreadable message", "seq", seq, "err", err)
 				return true
 			}
-			loaded = append(loaded, &qentry{qid: seq, msg: m, deliveryCount: deliveryCount, stored: true, acquired: seq <= q.recoveredMax})
+			e := m.newEntry()
+			*e = qentry{qid: seq, msg: m, deliveryCount: deliveryCount, stored: true, acquired: seq <= q.recoveredMax}
+			loaded = append(loaded, e)
 			return true
 		})
 		if err != nil {
@@ -296,7 +298,9 @@ func (q *queue) recover() {
 			q.log.Error("store: skipping an unreadable message", "seq", seq, "err", err)
 			return true
 		}
-		q.ready = append(q.ready, &qentry{qid: seq, msg: m, deliveryCount: deliveryCount, acquired: true, stored: true})
+		e := m.newEntry()
+		*e = qentry{qid: seq, msg: m, deliveryCount: deliveryCount, acquired: true, stored: true}
+		q.ready = append(q.ready, e)
 		q.readyBytes += int64(m.size())
 		q.nextQID = max(q.nextQID, seq)
 		n++

@@ -405,6 +405,8 @@ func (b *Broker) chooseVhost(hostname string) (string, *actor.PID, error) {
 func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 	idle := h.b.opts.Limits.IdleTimeout
 	var batch []inFrame
+	var arena protocol.FrameArena // a burst's transfers and dispositions in a few allocations
+	lastBurst := 0                // the frames in the last batch (appendSized)
 	// The read deadline is moved at most every idle/4 (moving it costs a clock read and a timer
 	// update, per read burst otherwise), and set idle+idle/4 ahead, so a connection is never closed
 	// before idle has passed without a frame; it may be up to idle/4 later (spec 2.4.5 asks no more).
@@ -422,10 +424,10 @@ func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 			bytesIn += int64(8 + len(f.Body))
 			if len(f.Body) > 0 {
 				var in inFrame
-				if in, err = decodeInFrame(f); err != nil {
+				if in, err = decodeInFrame(&arena, f); err != nil {
 					break
 				}
-				batch = append(batch, in)
+				batch = appendSized(batch, in, lastBurst)
 			}
 			if len(batch) >= 256 || !fr.FrameBuffered() {
 				break
@@ -434,6 +436,7 @@ func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 		}
 		h.b.met.BytesIn.Add(bytesIn)
 		if len(batch) > 0 {
+			lastBurst = len(batch)
 			h.b.system.Root.Send(h.pid, &inFrames{frames: batch})
 			batch = nil
 		}
@@ -444,11 +447,11 @@ func (h *connHandle) readLoop(fr *protocol.FrameReader) {
 	}
 }
 
-func decodeInFrame(f protocol.Frame) (inFrame, error) {
+func decodeInFrame(arena *protocol.FrameArena, f protocol.Frame) (inFrame, error) {
 	if f.Type != protocol.FrameTypeAMQP {
 		return inFrame{}, &protocol.FramingError{Msg: fmt.Sprintf("frame type %d after open; only AMQP frames are allowed", f.Type)}
 	}
-	p, payload, err := protocol.DecodeFrameBody(f.Body)
+	p, payload, err := arena.DecodeFrameBody(f.Body)
 	if err != nil {
 		return inFrame{}, err
 	}

@@ -29,6 +29,7 @@ type receiverLink struct {
 	seq     uint64
 	pending map[uint64]pendingPublish
 	out     []publish      // this burst's publishes for the fixed target
+	outHint int            // the length of the last publish batch handed over (appendSized)
 	settled []settledState // this burst's finished deliveries, for dispositions in ranges
 	// releaseUnroutable: the producer's source accepts released (else unroutable messages are rejected)
 	releaseUnroutable bool
@@ -289,7 +290,7 @@ func (l *receiverLink) publish(ctx actor.Context, a *assembly) {
 		return
 	}
 	p.msg = newMessage(a.buf, &pm, exchange, key, l.now, &l.ann)
-	l.out = append(l.out, p)
+	l.out = appendSized(l.out, p, l.outHint)
 }
 
 // targetGone: the link's exchange or queue actor stopped for good (deleted, or stopped by its supervisor
@@ -328,6 +329,7 @@ func (l *receiverLink) flush(ctx actor.Context) {
 		} else {
 			ctx.Send(l.target.pid, &publishBatch{items: l.out})
 		}
+		l.outHint = len(l.out)
 		l.out = nil
 	}
 	l.writeDispositions()

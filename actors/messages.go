@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -29,6 +30,20 @@ type message struct {
 	// built once per message rather than per delivery.
 	annotations protocol.Map
 	arrived     time.Time
+	// entry is the queue entry of the first queue that holds the message (claimed set atomically:
+	// fanout hands one message to several queue actors at once). A message routed to one queue, the
+	// usual case, so costs one allocation with its entry instead of two; other queues allocate theirs.
+	// The entry lives exactly as long as the message, so nothing is kept longer than before.
+	entry   qentry
+	claimed uint32
+}
+
+// newEntry returns a zeroed queue entry for msg: its embedded one if no queue took that yet.
+func (msg *message) newEntry() *qentry {
+	if atomic.CompareAndSwapUint32(&msg.claimed, 0, 1) {
+		return &msg.entry
+	}
+	return new(qentry)
 }
 
 // span32 is a protocol.Span in 32 bits a side (a message is far below 4 GiB: max-message-size).
@@ -54,6 +69,7 @@ func newMessage(raw []byte, m *protocol.Message, exchange, routingKey string, no
 // rerouted is msg with another exchange and routing key (the relay resolved its `to`).
 func (msg *message) rerouted(exchange, routingKey string, ann *routeAnnotations) *message {
 	c := *msg
+	c.entry, c.claimed = qentry{}, 0 // the copy is not in any queue (rerouted runs before routing)
 	c.exchange, c.routingKey, c.annotations = exchange, routingKey, ann.get(exchange, routingKey)
 	return &c
 }

@@ -274,7 +274,8 @@ func (q *queue) enqueue(ctx actor.Context, items []publish) {
 			continue
 		}
 		q.nextQID++
-		e := &qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.header.DeliveryCount, expiresAt: q.expiry(p.msg, now), span: p.span}
+		e := p.msg.newEntry()
+		*e = qentry{qid: q.nextQID, msg: p.msg, deliveryCount: p.msg.header.DeliveryCount, expiresAt: q.expiry(p.msg, now), span: p.span}
 		if q.b.tracing() {
 			e.span = q.b.spanChild(p.span, "enqueue", telemetry.OpSend, q.spec.name, p.msg, attribute.Bool("warren.durable", q.spec.durable))
 		}

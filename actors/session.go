@@ -34,6 +34,7 @@ type session struct {
 	unsettled map[uint32]outUnsettled // our unsettled outgoing deliveries by delivery id
 	pending   []outJob                // deliveries waiting for the peer's incoming window
 	inBatches []inBatch               // this burst's transfers per receiver link
+	inHint    int                     // the length of the last link batch handed over (appendSized)
 	mgmt      map[string]*actor.PID   // /management response links by link name
 	// peerDetached: handles the peer detached and has not attached again. go-amqp v1.7.0's receiver
 	// keeps issuing credit after it sent its detach (its mux loop still sends flows while the close
@@ -261,7 +262,7 @@ func (s *session) transfer(ctx actor.Context, t *protocol.Transfer, payload []by
 		return &protocol.Error{Condition: protocol.ErrNotAllowed, Description: fmt.Sprintf("transfer on handle %d, where the peer is the receiver", t.Handle)}
 	}
 	bt := s.batchFor(e.pid)
-	bt.items = append(bt.items, inTransfer{t: t, payload: payload})
+	bt.items = appendSized(bt.items, inTransfer{t: t, payload: payload}, s.inHint)
 	if s.incomingWindow <= s.lim.SessionWindow/2 {
 		s.incomingWindow = s.lim.SessionWindow
 		s.writeFlow(nil)

@@ -24,6 +24,7 @@ func (s *session) batchFor(pid *actor.PID) *inBatch {
 func (s *session) flushLinkBatches(ctx actor.Context) {
 	for i := range s.inBatches {
 		if len(s.inBatches[i].items) > 0 {
+			s.inHint = len(s.inBatches[i].items)
 			ctx.Send(s.inBatches[i].pid, &linkTransfers{items: s.inBatches[i].items})
 		}
 		s.inBatches[i] = inBatch{}

@@ -20,10 +20,30 @@ func FuzzDecodeFrameBody(f *testing.F) {
 	f.Add(AppendDataSection(tr, []byte("payload")))
 	f.Add(append(AppendSymbolDescriptor(nil, "amqp:open:list"), 0xc0, 0x04, 0x01, 0xa1, 0x01, 'c'))
 
+	var arena FrameArena // one for the whole fuzz run: values taken before must not change
+	var fromArena []Performative
+	var fromArenaEnc [][]byte
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, payload, err := DecodeFrameBody(body)
+		// A clone: decoded values alias their input, and the fuzzer reuses body's memory.
+		ap, apayload, aerr := arena.DecodeFrameBody(bytes.Clone(body))
+		if (err == nil) != (aerr == nil) || !bytes.Equal(payload, apayload) {
+			t.Fatalf("the arena decodes differently: %v / %v", err, aerr)
+		}
 		if err != nil || p == nil {
 			return
+		}
+		if len(fromArena) < 64 { // what the arena handed out earlier still encodes the same
+			enc, err := ap.Append(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromArena, fromArenaEnc = append(fromArena, ap), append(fromArenaEnc, enc)
+		}
+		for i, q := range fromArena {
+			if enc, _ := q.Append(nil); !bytes.Equal(enc, fromArenaEnc[i]) {
+				t.Fatalf("an earlier arena value changed: %x != %x", enc, fromArenaEnc[i])
+			}
 		}
 		// Whatever decodes re-encodes, and re-encoding is stable after one
 		// normalisation (defaults written explicitly in the input are omitted).

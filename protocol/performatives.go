@@ -69,6 +69,10 @@ const (
 // a heartbeat (spec 2.4.5): DecodeFrameBody returns a nil Performative and no
 // error.
 func DecodeFrameBody(body []byte) (p Performative, payload []byte, err error) {
+	return decodeFrameBody(body, nil)
+}
+
+func decodeFrameBody(body []byte, a *FrameArena) (p Performative, payload []byte, err error) {
 	if len(body) == 0 {
 		return nil, nil, nil
 	}
@@ -80,7 +84,7 @@ func DecodeFrameBody(body []byte) (p Performative, payload []byte, err error) {
 	}
 	switch code {
 	case DescriptorTransfer:
-		t := new(Transfer)
+		t := a.transfer()
 		payload, err := t.DecodeBody(body)
 		if err != nil {
 			return nil, nil, err
@@ -98,10 +102,10 @@ func DecodeFrameBody(body []byte) (p Performative, payload []byte, err error) {
 		v := new(Attach)
 		p, err = v, v.Decode(&d)
 	case DescriptorFlow:
-		v := new(Flow)
+		v := a.flow()
 		p, err = v, v.Decode(&d)
 	case DescriptorDisposition:
-		v := new(Disposition)
+		v := a.disposition()
 		p, err = v, v.Decode(&d)
 	case DescriptorDetach:
 		v := new(Detach)
