@@ -92,7 +92,7 @@ func NewBroker(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	if o.DataDir != "" {
-		if b.store, err = store.Open(filepath.Join(o.DataDir, "store"), store.Options{Logger: o.Logger, FS: o.storeFS}); err != nil {
+		if b.store, err = store.Open(filepath.Join(o.DataDir, "store"), store.Options{Logger: o.Logger, FS: o.storeFS, BusyCommitInterval: busyCommitInterval}); err != nil {
 			return nil, fmt.Errorf("data directory %s: %w", o.DataDir, err)
 		}
 	}
@@ -423,6 +423,14 @@ func (s *brokerSupervisor) Receive(ctx actor.Context) {
 		ctx.Respond(pid)
 	}
 }
+
+// busyCommitInterval is how long a durable write may wait for others to share its fsync while the
+// store is busy (store.Options.BusyCommitInterval; a quiet store commits at once, so the latency of
+// a trickle of durable messages is unchanged). Measured under d16-1 (`perf stat -e
+// syscalls:sys_enter_fdatasync,task-clock` on the daemon, 300,000 durable 16 B messages): fsyncs
+// fell from 6,449 to 3,804 and the broker's CPU per message by a tenth; end-to-end latency at full
+// load is milliseconds, so 0.5 ms more is not seen.
+const busyCommitInterval = 500 * time.Microsecond
 
 // props builds the Props of a Warren actor: its producer on the broker's warm dispatcher.
 func (b *Broker) props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {

@@ -305,3 +305,41 @@ func TestCommitInterval(t *testing.T) {
 	assert.Equal(t, uint64(50), m.Requests)
 	assert.Equal(t, uint64(50), m.Ops)
 }
+
+// BusyCommitInterval holds a group open only while recent groups were large: after a 64-op request
+// two requests submitted 50 ms apart share one group; on a quiet store (and on a busy one that then
+// cut no group for 10 intervals) the same two are committed one after the other.
+func TestBusyCommitInterval(t *testing.T) {
+	const iv = 300 * time.Millisecond
+	twoApart := func(s *Store, seq uint64) (commits uint64) {
+		before := s.Metrics().Commits
+		a, b := make(chan error, 1), make(chan error, 1)
+		s.Submit([]Op{putOp("q", seq, "a")}, func(err error) { a <- err })
+		time.Sleep(50 * time.Millisecond)
+		s.Submit([]Op{putOp("q", seq+1, "b")}, func(err error) { b <- err })
+		require.NoError(t, waitDone(t, a))
+		require.NoError(t, waitDone(t, b))
+		return s.Metrics().Commits - before
+	}
+	big := func(first uint64) []Op {
+		ops := make([]Op, 64)
+		for i := range ops {
+			ops[i] = putOp("q", first+uint64(i), "x")
+		}
+		return ops
+	}
+
+	s := openTest(t, t.TempDir(), Options{BusyCommitInterval: iv})
+	defer s.Close()
+	assert.Equal(t, uint64(2), twoApart(s, 1), "a quiet store commits at once")
+
+	require.NoError(t, submitWait(t, s, big(100)...))
+	assert.Equal(t, uint64(1), twoApart(s, 200), "after a large group the next one is held open")
+
+	require.NoError(t, submitWait(t, s, big(300)...))
+	time.Sleep(busyIdleFactor*iv + 100*time.Millisecond)
+	assert.Equal(t, uint64(2), twoApart(s, 400), "a store idle for 10 intervals is quiet again")
+
+	n, _, _ := s.Stats("q")
+	assert.Equal(t, 2+64+2+64+2, n)
+}
