@@ -79,6 +79,7 @@ func NewBroker(opts Options) (*Broker, error) {
 	b := &Broker{opts: o, log: o.Logger, auth: auth, faults: o.Faults, tel: o.Telemetry, met: o.Telemetry.Metrics, vhosts: map[string]*actor.PID{},
 		conns: map[*connHandle]struct{}{}, stop: make(chan struct{}), disp: newWarmDispatcher(300, 64), failed: make(chan struct{})}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
+	b.memory.tuneGC = o.TuneGC
 	b.userConns = map[string]int{}
 	b.met.SetHealth(b.health)
 	b.met.SetQueueSnapshot(func(yield func(vhost, queue string, messages, consumers int64)) {

@@ -34,6 +34,9 @@ type memoryAlarm struct {
 	starved   []*actor.PID // receiver links waiting for credit
 	raised    []Alarm      // given-up actors, in the order they were given up
 
+	tuneGC bool     // Options.TuneGC
+	gc     *gcTuner // run's, while it runs: set up when the broker has started, put back when it stops
+
 	sampleMu   sync.Mutex
 	sample     []metrics.Sample
 	lastSample atomic.Int64 // time.Since(memoryEpoch) at the last sample
@@ -167,12 +170,20 @@ func (m *memoryAlarm) starve(link *actor.PID) bool {
 func (m *memoryAlarm) run(stop <-chan struct{}) {
 	t := time.NewTicker(memorySampleEvery)
 	defer t.Stop()
+	if m.tuneGC {
+		m.gc = newGCTuner(m.highWater)
+		defer m.gc.restore()
+	}
 	var lastGC time.Time
 	for {
+		var now time.Time
 		select {
 		case <-stop:
 			return
-		case <-t.C:
+		case now = <-t.C:
+		}
+		if m.gc != nil {
+			m.gc.observe(now)
 		}
 		if m.isOn() && time.Since(lastGC) > time.Second {
 			// Under the alarm producers are still, so little allocates and the GC may not run on its own:

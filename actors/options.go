@@ -53,6 +53,12 @@ type Options struct {
 	// QueueInterceptors are actors put into the delivery path of queues (extension_queue.go).
 	QueueInterceptors []QueueInterceptor
 
+	// TuneGC lets the broker raise the garbage collector's GOGC while it is busy and set the memory
+	// limit to the memory high-water mark (gctune.go). Both are process-wide, so it is for a process
+	// that is the broker (the daemon sets it), not for one that embeds it among other work. GOGC and
+	// GOMEMLIMIT in the environment still win. Everything is put back at Shutdown.
+	TuneGC bool
+
 	// storeFS replaces the store's filesystem: disk-error tests only.
 	storeFS vfs.FS
 

@@ -274,6 +274,7 @@ func (c *config) brokerOptions() (actors.Options, error) {
 		DataDir:    c.DataDir,
 		Logger:     logger,
 		Profiling:  c.Pprof,
+		TuneGC:     true, // the daemon's process is the broker (actors/gctune.go)
 		Limits: actors.Limits{
 			MaxFrameSize:          l.MaxFrameSize,
 			ChannelMax:            l.ChannelMax,

@@ -1,0 +1,95 @@
+package actors
+
+import (
+	"context"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+	"time"
+
+	"github.com/Azure/go-amqp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func gogcPercent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
+// The tuner's decision: busy from the first tick at or above gcBusyAllocRate; quiet again only after
+// gcQuietAfter below it; a busy tick in between starts the quiet time over.
+func TestGCTunerSteps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tick := 50 * time.Millisecond
+	perTick := uint64(gcBusyAllocRate/20 + 1) // just the busy rate at 50 ms ticks
+	g := &gcTuner{lastAt: t0}                 // tuneGOGC false: decisions only, the runtime is left alone
+	allocs := uint64(0)
+	at := t0
+	advance := func(bytes uint64) {
+		at, allocs = at.Add(tick), allocs+bytes
+		g.step(at, allocs)
+	}
+	advance(perTick / 4)
+	assert.False(t, g.on, "a quiet tick")
+	advance(perTick)
+	assert.True(t, g.on, "a busy tick")
+	for range 10 { // half of gcQuietAfter
+		advance(0)
+	}
+	assert.True(t, g.on, "not quiet for long enough yet")
+	advance(2 * perTick) // busy again: the quiet time starts over
+	for range 19 {
+		advance(0)
+	}
+	assert.True(t, g.on)
+	advance(0)
+	advance(0)
+	assert.False(t, g.on, "quiet for gcQuietAfter")
+	assert.Equal(t, 2, g.transitions)
+}
+
+// A broker with TuneGC sets the memory limit to its high-water mark while it runs, raises GOGC while
+// messages flow, and puts both back at Shutdown.
+func TestTuneGCRaisesGOGCUnderLoadAndRestores(t *testing.T) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		t.Skip("GOGC is set in the environment: the tuner leaves it alone (tested by the decision test)")
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		t.Skip("GOMEMLIMIT is set in the environment: the tuner leaves it alone")
+	}
+	baseGOGC, baseLimit := gogcPercent(), debug.SetMemoryLimit(-1)
+	const mark = 3 << 30
+	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), TuneGC: true,
+		Limits: Limits{MemoryHighWatermark: mark}})
+	require.NoError(t, err)
+	require.NoError(t, b.Start())
+	shut := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, b.Shutdown(ctx))
+	}
+	defer func() {
+		if t.Failed() {
+			shut()
+		}
+	}()
+	require.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == mark }, 5*time.Second, 10*time.Millisecond)
+
+	snd := sender(t, newSess(t, dial(t, b, nil)), "gctune", &amqp.SenderOptions{SettlementMode: amqp.SenderSettleModeSettled.Ptr()})
+	rcv := receiver(t, newSess(t, dial(t, b, nil)), "gctune", &amqp.ReceiverOptions{Credit: 100})
+	body := make([]byte, 64<<10)
+	deadline := time.Now().Add(20 * time.Second)
+	for gogcPercent() != gcBusyPercent {
+		require.True(t, time.Now().Before(deadline), "GOGC never went to %d under load", gcBusyPercent)
+		require.NoError(t, snd.Send(testCtx(t), amqp.NewMessage(body), nil))
+		m, err := rcv.Receive(testCtx(t), nil)
+		require.NoError(t, err)
+		require.NoError(t, rcv.AcceptMessage(testCtx(t), m))
+	}
+	shut()
+	assert.Equal(t, baseGOGC, gogcPercent(), "GOGC is put back at Shutdown")
+	assert.Equal(t, baseLimit, debug.SetMemoryLimit(-1), "the memory limit is put back at Shutdown")
+}
