@@ -56,6 +56,9 @@ func newGCTuner(highWater uint64) *gcTuner {
 	now := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 	metrics.Read(now)
 	t.base = int(now[0].Value.Uint64())
+	if t.base <= 0 { // the GC was switched off in code (SetGCPercent(-1)): not ours to change
+		t.tuneGOGC = false
+	}
 	if t.setLimit && highWater > 0 && highWater < 1<<62 {
 		t.prevLimit = debug.SetMemoryLimit(int64(highWater))
 	} else {
