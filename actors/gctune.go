@@ -42,7 +42,8 @@ const (
 	// is live, bounded by the memory limit.
 	gcBusyPercent = 400
 	// gcBusyAllocRate is the allocation rate, in bytes a second, from which the broker counts as
-	// busy: a few thousand messages a second. An idle broker allocates a few KiB a second.
+	// busy: a few thousand messages a second. An idle broker stays far below it (its idle RSS did
+	// not change with the tuner: BENCHMARKS.md, fourth pass).
 	gcBusyAllocRate = 16 << 20
 	// gcQuietAfter is how long the rate must stay below gcBusyAllocRate before GOGC goes back.
 	gcQuietAfter = time.Second
