@@ -24,7 +24,7 @@ import (
 //
 // A GOGC or GOMEMLIMIT set in the environment is the operator's choice and is left alone.
 type gcTuner struct {
-	base, busy  int  // GC percents: quiet (what was set before) and busy
+	base        int  // the GC percent when quiet: what was set before
 	tuneGOGC    bool // false when GOGC is in the environment
 	prevLimit   int64
 	setLimit    bool // false when GOMEMLIMIT is in the environment
@@ -50,7 +50,7 @@ const (
 )
 
 func newGCTuner(highWater uint64) *gcTuner {
-	t := &gcTuner{busy: gcBusyPercent, sample: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}}
+	t := &gcTuner{sample: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}}
 	_, gogcSet := os.LookupEnv("GOGC")
 	_, limitSet := os.LookupEnv("GOMEMLIMIT")
 	t.tuneGOGC, t.setLimit = !gogcSet, !limitSet
@@ -106,7 +106,7 @@ func (t *gcTuner) set(on bool) {
 		return
 	}
 	if on {
-		debug.SetGCPercent(t.busy)
+		debug.SetGCPercent(gcBusyPercent)
 	} else {
 		debug.SetGCPercent(t.base)
 	}

@@ -9,7 +9,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// message is one published message, immutable once built and shared by every queue it is routed to.
+// message is one published message, immutable once built (but for the entry it lends its first queue)
+// and shared by every queue it is routed to.
 // The encoded bytes are kept as received; only the routing and settlement fields are decoded
 // (DESIGN.md §1: the body is opaque to the broker).
 //

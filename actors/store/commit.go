@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -159,7 +158,7 @@ func (s *Store) commitNext() bool {
 		if time.Since(s.lastCut) > busyIdleFactor*biv {
 			s.groupOps = 0 // no group for a while: the store is quiet again
 		}
-		if s.groupOps >= cmp.Or(s.opts.BusyGroup, defaultBusyGroup) {
+		if s.groupOps >= busyGroupOps {
 			iv = biv
 		}
 	}

@@ -18,8 +18,9 @@ var ErrClosed = errors.New("store: closed")
 const (
 	defaultCacheSize    = 32 << 20
 	defaultMemTableSize = 16 << 20
-	// defaultBusyGroup: see Options.BusyGroup.
-	defaultBusyGroup = 16
+	// busyGroupOps is the average group size, in ops, from which the store counts as busy
+	// (Options.BusyCommitInterval).
+	busyGroupOps = 16
 	// busyIdleFactor: a store that cut no group for this many BusyCommitIntervals is quiet again.
 	busyIdleFactor = 10
 	// maxGroupBytes bounds one group commit's batch; whatever is left waits for the next fsync.
@@ -35,14 +36,12 @@ type Options struct {
 	// submitted while an fsync is in flight shares the next one).
 	CommitInterval time.Duration
 	// BusyCommitInterval is CommitInterval while the store is busy: it applies while recent groups
-	// carried BusyGroup ops or more on average (a request without ops counts as one), and never to a quiet store, whose next write is then
-	// committed at once. Under load a group's fsync is paid for by every request in it, so holding
+	// carried 16 ops or more on average (a request without ops counts as one), and never to a quiet
+	// store, whose next write is then committed at once. Under load a group's fsync is paid for by every request in it, so holding
 	// the next group open a little gathers more of them per fsync (PostgreSQL's commit_delay with
 	// commit_siblings, decided from recent groups instead of a count of open transactions).
 	// A store that cut no group for 10 BusyCommitIntervals is quiet again. Default 0: off.
 	BusyCommitInterval time.Duration
-	// BusyGroup is the group size, in ops, from which the store counts as busy (default 16).
-	BusyGroup int
 	// Logger receives the store's and pebble's logs (pebble's informational chatter at debug).
 	// nil means slog.Default().
 	Logger *slog.Logger
