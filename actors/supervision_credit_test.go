@@ -84,6 +84,16 @@ func TestSupervisionVhostRestartDetachesLinks(t *testing.T) {
 	f.Inject(supervision.Vhost, "", "*actors.resolveTarget", 1)
 	_, err := s.NewSender(testCtx(t), "anything", nil) // the vhost panics and restarts
 	require.Error(t, err)
+	// The vhost answers again only once it has restarted, and it restarts only after all its old
+	// exchanges and queues stopped; each told its watching links (a system message, handled before
+	// the next transfer) before it told the vhost. Until then a transfer could still reach the old
+	// amq.fanout and be released as unroutable, which is no detach. (The probe attaches on a session
+	// of its own: go-amqp v1.7.0 frees a handle as soon as our detach arrives, before its own detach
+	// is written, so a new link on s could reuse the handle of a link the restart detached and be
+	// refused with handle-in-use.)
+	again, err := newSess(t, dial(t, b, nil)).NewSender(testCtx(t), "/exchanges/amq.fanout", nil)
+	require.NoError(t, err, "the restarted vhost serves attaches")
+	require.NoError(t, again.Close(testCtx(t)))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
