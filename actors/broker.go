@@ -80,6 +80,7 @@ func NewBroker(opts Options) (*Broker, error) {
 		conns: map[*connHandle]struct{}{}, stop: make(chan struct{}), disp: newWarmDispatcher(300, 64), failed: make(chan struct{})}
 	b.memory = newMemoryAlarm(b, o.Limits.MemoryHighWatermark)
 	b.memory.tuneGC = o.TuneGC
+	b.memory.tuneProcs = o.TuneProcs
 	b.userConns = map[string]int{}
 	b.met.SetHealth(b.health)
 	b.met.SetQueueSnapshot(func(yield func(vhost, queue string, messages, consumers int64)) {

@@ -34,8 +34,10 @@ type memoryAlarm struct {
 	starved   []*actor.PID // receiver links waiting for credit
 	raised    []Alarm      // given-up actors, in the order they were given up
 
-	tuneGC bool     // Options.TuneGC
-	gc     *gcTuner // run's, while it runs: set up when the broker has started, put back when it stops
+	tuneGC    bool       // Options.TuneGC
+	tuneProcs bool       // Options.TuneProcs
+	gc        *gcTuner   // run's, while it runs: set up when the broker has started, put back when it stops
+	procs     *procTuner // the same, for Options.TuneProcs (nil: not tuning)
 
 	sampleMu   sync.Mutex
 	sample     []metrics.Sample
@@ -174,6 +176,11 @@ func (m *memoryAlarm) run(stop <-chan struct{}) {
 		m.gc = newGCTuner(m.highWater)
 		defer m.gc.restore()
 	}
+	if m.tuneProcs {
+		if m.procs = newProcTuner(time.Now()); m.procs != nil {
+			defer m.procs.restore()
+		}
+	}
 	var lastGC time.Time
 	for {
 		var now time.Time
@@ -184,6 +191,11 @@ func (m *memoryAlarm) run(stop <-chan struct{}) {
 		}
 		if m.gc != nil {
 			m.gc.observe(now)
+		}
+		if m.procs != nil {
+			if from, to := m.procs.observe(now); from != to {
+				m.b.log.Debug("GOMAXPROCS changed with the load (Options.TuneProcs)", "from", from, "to", to)
+			}
 		}
 		if m.isOn() && time.Since(lastGC) > time.Second {
 			// Under the alarm producers are still, so little allocates and the GC may not run on its own:

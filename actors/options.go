@@ -58,6 +58,10 @@ type Options struct {
 	// that is the broker (the daemon sets it), not for one that embeds it among other work. GOGC and
 	// GOMEMLIMIT in the environment still win. Everything is put back at Shutdown.
 	TuneGC bool
+	// TuneProcs runs the broker on as few Ps (GOMAXPROCS) as it keeps busy, one while that is enough,
+	// up to the GOMAXPROCS the process started with (proctune.go). Process-wide like TuneGC, and for
+	// the same kind of process; a GOMAXPROCS in the environment still wins. Put back at Shutdown.
+	TuneProcs bool
 
 	// storeFS replaces the store's filesystem: disk-error tests only.
 	storeFS vfs.FS

@@ -275,6 +275,7 @@ func (c *config) brokerOptions() (actors.Options, error) {
 		Logger:     logger,
 		Profiling:  c.Pprof,
 		TuneGC:     true, // the daemon's process is the broker (actors/gctune.go)
+		TuneProcs:  true, // and so its Ps are the broker's (actors/proctune.go)
 		Limits: actors.Limits{
 			MaxFrameSize:          l.MaxFrameSize,
 			ChannelMax:            l.ChannelMax,

@@ -1,0 +1,126 @@
+package actors
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/Azure/go-amqp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The tuner's decisions, on a clock of 50 ms ticks: up (doubling, capped) after procUpWindow at or
+// above procUpShare of its Ps; down one P at a time, only after procDownWindow since the last change
+// below procDownShare of one P fewer; in between it stays.
+func TestProcTunerSteps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const tick = 50 * time.Millisecond
+	p := &procTuner{max: 4, base: 4, n: 1, changed: t0, samples: []cpuSample{{at: t0}}}
+	at, cpu := t0, time.Duration(0)
+	// run feeds ticks at `cores` processors' worth of CPU and applies the decisions as set would,
+	// without touching the runtime; it returns the Ps after each tick.
+	run := func(ticks int, cores float64) []int {
+		var ns []int
+		for range ticks {
+			at, cpu = at.Add(tick), cpu+time.Duration(cores*float64(tick))
+			if n := p.step(cpuSample{at: at, cpu: cpu}); n != p.n {
+				p.n, p.changed = n, at
+				p.steps++
+			}
+			ns = append(ns, p.n)
+		}
+		return ns
+	}
+	// steps: k ticks at a, then at b, 40 ticks in all (procDownWindow).
+	steps := func(a, k, b int) []int {
+		ns := make([]int, 40)
+		for i := range ns {
+			ns[i] = b
+			if i < k {
+				ns[i] = a
+			}
+		}
+		return ns
+	}
+	assert.Equal(t, []int{1, 1, 1, 1, 1, 1, 1, 1}, run(8, 0.8), "below procUpShare of one P: one P")
+	assert.Equal(t, steps(1, 40, 1), run(40, 0), "idle: one P")
+	assert.Equal(t, []int{1, 1, 1, 1, 2}, run(5, 0.95), "saturated for procUpWindow: twice the Ps")
+	assert.Equal(t, []int{2, 2, 2, 2, 4}, run(5, 1.9), "after a change, a whole window at the new count")
+	assert.Equal(t, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4}, run(10, 3.9), "capped at max")
+	assert.Equal(t, steps(4, 40, 4), run(40, 2.5), "not below procDownShare of 3 processors")
+	// Once the last 2 s average below 0.75 × 3 (tick 21): one P fewer.
+	assert.Equal(t, steps(4, 20, 3), run(40, 2.0), "below procDownShare of one P fewer")
+	// The next step down waits procDownWindow after the last one, then finds 2 s below 0.75 × 2.
+	assert.Equal(t, steps(3, 20, 2), run(40, 1.0), "one P at a time, procDownWindow apart")
+	assert.Equal(t, steps(2, 40, 2), run(40, 0.8), "0.8 of 2 Ps is not below 0.75 × 1: the band between down and up")
+	assert.Equal(t, steps(2, 2, 1), run(40, 0.1), "quiet: back to one P")
+	assert.Equal(t, 5, p.steps)
+	assert.LessOrEqual(t, len(p.samples), int(procDownWindow/tick)+2, "samples are bounded by the longer window")
+}
+
+// A broker with TuneProcs runs on one P while that is enough, gets more once load saturates it, goes
+// back to one when the load stops, and puts GOMAXPROCS back at Shutdown. With GOMAXPROCS in the
+// environment, or on one processor, it leaves GOMAXPROCS alone throughout.
+func TestTuneProcsFollowsLoadAndRestores(t *testing.T) {
+	_, env := os.LookupEnv("GOMAXPROCS")
+	base := runtime.GOMAXPROCS(0)
+	quiet, busy := 1, min(2, base)
+	if env || base == 1 {
+		quiet, busy = base, base
+	}
+	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), TuneProcs: true})
+	require.NoError(t, err)
+	require.NoError(t, b.Start())
+	down := false
+	shut := func() {
+		if down {
+			return
+		}
+		down = true
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, b.Shutdown(ctx))
+	}
+	defer shut()
+	defer runtime.GOMAXPROCS(base) // whatever happens to the assertions
+	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == quiet }, 5*time.Second, 10*time.Millisecond,
+		"an idle broker runs on %d P", quiet)
+
+	// Load: pre-settled messages as fast as one producer sends them, into a consumer on another
+	// connection. The whole process (clients and broker) then keeps its one P busy.
+	snd := sender(t, newSess(t, dial(t, b, nil)), "proctune", &amqp.SenderOptions{SettlementMode: amqp.SenderSettleModeSettled.Ptr()})
+	rcv := receiver(t, newSess(t, dial(t, b, nil)), "proctune", &amqp.ReceiverOptions{Credit: 200})
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			_, err := rcv.Receive(ctx, nil)
+			cancel()
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err != nil && ctx.Err() == nil {
+				return // the link failed: the sender's assertions report it
+			}
+		}
+	}()
+	body := make([]byte, 4<<10)
+	deadline := time.Now().Add(20 * time.Second)
+	for sent := 0; sent < 2000 || runtime.GOMAXPROCS(0) != busy; sent++ {
+		require.True(t, time.Now().Before(deadline), "GOMAXPROCS is %d under load, want %d", runtime.GOMAXPROCS(0), busy)
+		require.NoError(t, snd.Send(testCtx(t), amqp.NewMessage(body), nil))
+	}
+	close(stop)
+	<-drained
+	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == quiet }, 10*time.Second, 20*time.Millisecond,
+		"back to %d P once the load stops", quiet)
+	shut()
+	assert.Equal(t, base, runtime.GOMAXPROCS(0), "GOMAXPROCS is put back at Shutdown")
+}
