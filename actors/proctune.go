@@ -13,13 +13,15 @@ import (
 // another OS thread for it (futex, and on a virtual machine an inter-processor interrupt) and that
 // thread spins looking for more work before it sleeps again; with a single P the readied goroutine
 // waits in the P's run queue and runs next on the same thread. On the 2-core machine of BENCHMARKS.md,
-// shared with the load tool, one P took 15–25 % less CPU per message for confirmed and durable
-// transfers than two, at the same or higher throughput (fifth pass). A broker that needs more than
-// one processor gets more, within 250 ms of saturating, up to the GOMAXPROCS the process started with.
+// shared with the load tool, one P took 7–25 % less CPU per message than two, at about the same
+// throughput or more (fifth pass). A broker that needs more than one processor gets more, within
+// 250 ms of saturating, up to the GOMAXPROCS the process started with.
 //
 // Busy is the process's own CPU time (getrusage): Go's runtime/metrics CPU classes are only updated
 // at garbage collections. Written here because it is a policy over runtime.GOMAXPROCS; no library
-// provides one. A GOMAXPROCS in the environment is the operator's choice and is left alone.
+// provides one. A GOMAXPROCS in the environment is the operator's choice and is left alone. While the
+// tuner runs, the runtime no longer follows a change of the container's CPU limit by itself (setting
+// GOMAXPROCS turns that off); the most Ps it gives is the limit when the broker started.
 type procTuner struct {
 	max, base int // the most Ps the tuner gives; GOMAXPROCS before it started (put back at restore)
 	n         int // Ps now
