@@ -26,8 +26,10 @@ type procTuner struct {
 	max, base int // the most Ps the tuner gives; GOMAXPROCS before it started (put back at restore)
 	n         int // Ps now
 	samples   []cpuSample
-	changed   time.Time // when n last changed
-	steps     int       // how often n changed (tests)
+	changed   time.Time     // when n last changed
+	hold      time.Duration // how long after a change n may go down
+	lastDown  time.Time     // when n last went down, until that step has held for procFlapWindow
+	steps     int           // how often n changed (tests)
 }
 
 type cpuSample struct {
@@ -44,6 +46,11 @@ const (
 	// for the tuner): the step down must not bring the broker straight back to the step up.
 	procDownShare  = 0.75
 	procDownWindow = 2 * time.Second
+	// A load that needs about what n−1 Ps give still flaps between them: 1,000 connections on this
+	// VM went 1 → 2 → 1 → 2 Ps within 5 s. A step up within procFlapWindow of a step down doubles
+	// the hold before the next step down (up to procMaxHold); a step down that lasts halves it again.
+	procFlapWindow = 5 * time.Second
+	procMaxHold    = time.Minute
 )
 
 // newProcTuner starts the broker on one P; nil when there is nothing to tune (one processor, the
@@ -60,10 +67,9 @@ func newProcTuner(now time.Time) *procTuner {
 	if base <= 1 {
 		return nil
 	}
-	t := &procTuner{max: base, base: base, n: base, changed: now}
-	t.samples = append(t.samples, cpuSample{at: now, cpu: cpu})
-	t.set(1, now)
-	return t
+	runtime.GOMAXPROCS(1)
+	return &procTuner{max: base, base: base, n: 1, changed: now, hold: procDownWindow,
+		samples: []cpuSample{{at: now, cpu: cpu}}}
 }
 
 // observe samples the process's CPU time (the memory alarm's ticker calls it) and changes GOMAXPROCS;
@@ -71,14 +77,14 @@ func newProcTuner(now time.Time) *procTuner {
 func (t *procTuner) observe(now time.Time) (from, to int) {
 	from = t.n
 	if cpu, ok := processCPU(); ok {
-		if n := t.step(cpuSample{at: now, cpu: cpu}); n != t.n {
-			t.set(n, now)
+		if to = t.step(cpuSample{at: now, cpu: cpu}); to != from {
+			runtime.GOMAXPROCS(to)
 		}
 	}
 	return from, t.n
 }
 
-// step records a sample and returns the number of Ps wanted.
+// step records a sample and returns the number of Ps wanted from now on.
 func (t *procTuner) step(s cpuSample) int {
 	t.samples = append(t.samples, s)
 	// Keep what the longer window needs: the newest sample at least procDownWindow old, and after it.
@@ -89,10 +95,30 @@ func (t *procTuner) step(s cpuSample) int {
 		}
 	}
 	t.samples = t.samples[keep:]
+	n := t.want(s)
+	switch {
+	case n != t.n:
+		if n > t.n && !t.lastDown.IsZero() && s.at.Sub(t.lastDown) < procFlapWindow {
+			t.hold = min(2*t.hold, procMaxHold) // stepped down too soon: wait longer next time
+		}
+		t.lastDown = time.Time{}
+		if n < t.n {
+			t.lastDown = s.at
+		}
+		t.n, t.changed = n, s.at
+		t.steps++
+	case !t.lastDown.IsZero() && s.at.Sub(t.lastDown) >= procFlapWindow:
+		t.hold = max(t.hold/2, procDownWindow) // the last step down held
+		t.lastDown = time.Time{}
+	}
+	return t.n
+}
+
+func (t *procTuner) want(s cpuSample) int {
 	if used, ok := t.used(s, procUpWindow); ok && used >= procUpShare*float64(t.n) && t.n < t.max {
 		return min(2*t.n, t.max) // saturated: double at once rather than creep up a P at a time
 	}
-	if t.n > 1 && s.at.Sub(t.changed) >= procDownWindow {
+	if t.n > 1 && s.at.Sub(t.changed) >= t.hold {
 		if used, ok := t.used(s, procDownWindow); ok && used < procDownShare*float64(t.n-1) {
 			return t.n - 1
 		}
@@ -113,12 +139,6 @@ func (t *procTuner) used(s cpuSample, window time.Duration) (float64, bool) {
 		}
 	}
 	return 0, false
-}
-
-func (t *procTuner) set(n int, now time.Time) {
-	runtime.GOMAXPROCS(n)
-	t.n, t.changed = n, now
-	t.steps++
 }
 
 // restore puts GOMAXPROCS back (Broker.Shutdown: the process may go on without a broker).

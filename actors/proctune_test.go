@@ -18,19 +18,15 @@ import (
 func TestProcTunerSteps(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	const tick = 50 * time.Millisecond
-	p := &procTuner{max: 4, base: 4, n: 1, changed: t0, samples: []cpuSample{{at: t0}}}
+	p := &procTuner{max: 4, base: 4, n: 1, changed: t0, hold: procDownWindow, samples: []cpuSample{{at: t0}}}
 	at, cpu := t0, time.Duration(0)
-	// run feeds ticks at `cores` processors' worth of CPU and applies the decisions as set would,
-	// without touching the runtime; it returns the Ps after each tick.
+	// run feeds ticks at `cores` processors' worth of CPU (step decides; the runtime is left alone);
+	// it returns the Ps after each tick.
 	run := func(ticks int, cores float64) []int {
 		var ns []int
 		for range ticks {
 			at, cpu = at.Add(tick), cpu+time.Duration(cores*float64(tick))
-			if n := p.step(cpuSample{at: at, cpu: cpu}); n != p.n {
-				p.n, p.changed = n, at
-				p.steps++
-			}
-			ns = append(ns, p.n)
+			ns = append(ns, p.step(cpuSample{at: at, cpu: cpu}))
 		}
 		return ns
 	}
@@ -59,6 +55,29 @@ func TestProcTunerSteps(t *testing.T) {
 	assert.Equal(t, steps(2, 2, 1), run(40, 0.1), "quiet: back to one P")
 	assert.Equal(t, 5, p.steps)
 	assert.LessOrEqual(t, len(p.samples), int(procDownWindow/tick)+2, "samples are bounded by the longer window")
+
+	// A load between the two thresholds' reach: saturating one P, and under 0.75 of one with two.
+	// The first step back up within procFlapWindow of a step down doubles the hold.
+	run(100, 0) // quiet, and the last step down has held: the hold is back at procDownWindow
+	require.Equal(t, procDownWindow, p.hold)
+	assert.Equal(t, 2, run(5, 0.9)[4], "saturated: up")
+	assert.Equal(t, 1, run(40, 0.7)[39], "under 0.75 of one P for procDownWindow: down")
+	assert.Equal(t, 2, run(5, 0.9)[4], "saturated again at once: up")
+	assert.Equal(t, 2*procDownWindow, p.hold, "a flap doubles the hold")
+	assert.Equal(t, steps(2, 40, 2), run(40, 0.7), "held for 4 s now, not 2")
+	assert.Equal(t, steps(2, 39, 1), run(40, 0.7), "down after the longer hold")
+	run(99, 0.5) // a step down that lasts procFlapWindow (100 ticks) halves the hold again
+	assert.Equal(t, 2*procDownWindow, p.hold)
+	run(1, 0.5)
+	assert.Equal(t, procDownWindow, p.hold)
+	for range 10 { // flapping over and over: the hold stops growing at procMaxHold
+		run(5, 0.95)
+		for i := 0; p.n == 2; i++ {
+			require.Less(t, i, int(procMaxHold/tick)+1, "down within procMaxHold")
+			run(1, 0.5)
+		}
+	}
+	assert.Equal(t, procMaxHold, p.hold)
 }
 
 // A broker with TuneProcs runs on one P while that is enough, gets more once load saturates it, goes
