@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,6 +116,9 @@ func TestTuneProcsFollowsLoadAndRestores(t *testing.T) {
 	rcv := receiver(t, newSess(t, dial(t, b, nil)), "proctune", &amqp.ReceiverOptions{Credit: 200})
 	stop := make(chan struct{})
 	drained := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); <-drained }
+	defer halt() // also when an assertion below fails
 	go func() {
 		defer close(drained)
 		for {
@@ -125,7 +130,7 @@ func TestTuneProcsFollowsLoadAndRestores(t *testing.T) {
 				return
 			default:
 			}
-			if err != nil && ctx.Err() == nil {
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 				return // the link failed: the sender's assertions report it
 			}
 		}
@@ -136,8 +141,7 @@ func TestTuneProcsFollowsLoadAndRestores(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "GOMAXPROCS is %d under load, want %d", runtime.GOMAXPROCS(0), busy)
 		require.NoError(t, snd.Send(testCtx(t), amqp.NewMessage(body), nil))
 	}
-	close(stop)
-	<-drained
+	halt()
 	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == quiet }, 10*time.Second, 20*time.Millisecond,
 		"back to %d P once the load stops", quiet)
 	shut()
