@@ -19,6 +19,19 @@ import (
 // message costs ~300 bytes of heap, not the ~640 of a protocol.Message. parsed rebuilds the full value
 // (on the stack) for the codec.
 type message struct {
+	messageData
+	// entry is the queue entry of the first queue that holds the message (claimed set atomically:
+	// fanout hands one message to several queue actors at once). A message routed to one queue, the
+	// usual case, so costs one allocation with its entry instead of two; other queues allocate theirs.
+	// The entry lives exactly as long as the message, so nothing is kept longer than before. It is
+	// written by the queue actor that claimed it, so nothing else may read or copy it (rerouted
+	// copies messageData only: an extension may reroute a message that a queue holds).
+	entry   qentry
+	claimed uint32
+}
+
+// messageData is the message without its lent entry: written once, before the message is shared.
+type messageData struct {
 	raw        []byte
 	spans      [7]span32 // header, delivery-annotations, message-annotations, properties, application-properties, body, footer
 	header     protocol.Header
@@ -31,12 +44,6 @@ type message struct {
 	// built once per message rather than per delivery.
 	annotations protocol.Map
 	arrived     time.Time
-	// entry is the queue entry of the first queue that holds the message (claimed set atomically:
-	// fanout hands one message to several queue actors at once). A message routed to one queue, the
-	// usual case, so costs one allocation with its entry instead of two; other queues allocate theirs.
-	// The entry lives exactly as long as the message, so nothing is kept longer than before.
-	entry   qentry
-	claimed uint32
 }
 
 // newEntry returns a zeroed queue entry for msg: its embedded one if no queue took that yet.
@@ -53,9 +60,9 @@ type span32 struct{ start, end uint32 }
 // newMessage builds a message from raw and its parse m; ann (nil = none) is the caller's cache of
 // delivery annotations.
 func newMessage(raw []byte, m *protocol.Message, exchange, routingKey string, now time.Time, ann *routeAnnotations) *message {
-	msg := &message{raw: raw, header: m.Header, hasHeader: m.HasHeader, ma: m.MessageAnnotations,
+	msg := &message{messageData: messageData{raw: raw, header: m.Header, hasHeader: m.HasHeader, ma: m.MessageAnnotations,
 		ap: m.ApplicationProperties, exchange: exchange, routingKey: routingKey, arrived: now,
-		annotations: ann.get(exchange, routingKey)}
+		annotations: ann.get(exchange, routingKey)}}
 	for i, s := range [...]protocol.Span{m.HeaderSpan, m.DeliveryAnnotationsSpan, m.MessageAnnotationsSpan, m.PropertiesSpan,
 		m.ApplicationPropertiesSpan, m.BodySpan, m.FooterSpan} {
 		msg.spans[i] = span32{uint32(s.Start), uint32(s.End)}
@@ -67,12 +74,13 @@ func newMessage(raw []byte, m *protocol.Message, exchange, routingKey string, no
 	return msg
 }
 
-// rerouted is msg with another exchange and routing key (the relay resolved its `to`).
+// rerouted is msg with another exchange and routing key (the relay resolved its `to`): a new message,
+// in no queue yet. msg may be in a queue already, whose actor may be writing msg's entry meanwhile,
+// so only messageData is copied.
 func (msg *message) rerouted(exchange, routingKey string, ann *routeAnnotations) *message {
-	c := *msg
-	c.entry, c.claimed = qentry{}, 0 // the copy is not in any queue (rerouted runs before routing)
+	c := &message{messageData: msg.messageData}
 	c.exchange, c.routingKey, c.annotations = exchange, routingKey, ann.get(exchange, routingKey)
-	return &c
+	return c
 }
 
 // parsed is the message as protocol.Message, for the codec (AppendMessageForDelivery) and readers.

@@ -48,3 +48,30 @@ func TestMessageEntryClaimedOnce(t *testing.T) {
 	assert.Same(t, &c.entry, c.newEntry())
 	assert.NotSame(t, &msg.entry, &c.entry)
 }
+
+// An extension may reroute a message that a queue already holds (the relay's copy of an extension's
+// message): rerouting must not touch the entry that queue's actor is writing. Run under -race.
+func TestMessageReroutedWhileQueued(t *testing.T) {
+	raw := protocol.AppendDataSection(nil, []byte("x"))
+	var pm protocol.Message
+	require.NoError(t, protocol.ParseMessage(raw, &pm))
+	for range 100 {
+		msg := newMessage(raw, &pm, "amq.fanout", "", time.Now(), nil)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { // the queue actor that holds msg
+			defer wg.Done()
+			e := msg.newEntry()
+			*e = qentry{qid: 1, msg: msg}
+		}()
+		var c *message
+		go func() { // the vhost rerouting it
+			defer wg.Done()
+			c = msg.rerouted("amq.direct", "k", nil)
+		}()
+		wg.Wait()
+		assert.Equal(t, "amq.direct", c.exchange)
+		assert.Equal(t, qentry{}, c.entry, "the copy is in no queue")
+		assert.Equal(t, uint64(1), msg.entry.qid, "the original keeps its queue's entry")
+	}
+}
