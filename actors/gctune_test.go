@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,21 +67,7 @@ func TestTuneGCRaisesGOGCUnderLoadAndRestores(t *testing.T) {
 	if limitEnv {
 		wantLimit = baseLimit
 	}
-	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), TuneGC: true,
-		Limits: Limits{MemoryHighWatermark: mark}})
-	require.NoError(t, err)
-	require.NoError(t, b.Start())
-	down := false
-	shut := func() {
-		if down {
-			return
-		}
-		down = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, b.Shutdown(ctx))
-	}
-	defer shut()
+	b, shut := startTunedBroker(t, Options{TuneGC: true, Limits: Limits{MemoryHighWatermark: mark}})
 	// The tuner starts with the broker's memory alarm goroutine.
 	require.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == wantLimit }, 5*time.Second, 10*time.Millisecond)
 
@@ -101,4 +88,24 @@ func TestTuneGCRaisesGOGCUnderLoadAndRestores(t *testing.T) {
 	shut()
 	assert.Equal(t, baseGOGC, gogcPercent(), "GOGC is put back at Shutdown")
 	assert.Equal(t, baseLimit, debug.SetMemoryLimit(-1), "the memory limit is put back at Shutdown")
+}
+
+// startTunedBroker starts a broker with process-wide tuning in o, for tests of what its Shutdown
+// puts back: shut stops it once, when the test calls it or, if an assertion fails first, at cleanup.
+func startTunedBroker(t *testing.T, o Options) (b *Broker, shut func()) {
+	t.Helper()
+	o.AMQPAddr, o.Logger = "127.0.0.1:0", testLogger()
+	b, err := NewBroker(o)
+	require.NoError(t, err)
+	require.NoError(t, b.Start())
+	var once sync.Once
+	shut = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			require.NoError(t, b.Shutdown(ctx))
+		})
+	}
+	t.Cleanup(shut)
+	return b, shut
 }

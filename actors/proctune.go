@@ -23,13 +23,13 @@ import (
 // tuner runs, the runtime no longer follows a change of the container's CPU limit by itself (setting
 // GOMAXPROCS turns that off); the most Ps it gives is the limit when the broker started.
 type procTuner struct {
-	max, base int // the most Ps the tuner gives; GOMAXPROCS before it started (put back at restore)
-	n         int // Ps now
-	samples   []cpuSample
-	changed   time.Time     // when n last changed
-	hold      time.Duration // how long after a change n may go down
-	lastDown  time.Time     // when n last went down, until that step has held for procFlapWindow
-	steps     int           // how often n changed (tests)
+	base     int // GOMAXPROCS before the tuner started: the most Ps it gives, put back at restore
+	n        int // Ps now
+	samples  []cpuSample
+	changed  time.Time     // when n last changed
+	hold     time.Duration // how long after a change n may go down
+	lastDown time.Time     // when n last went down, until that step has held for procFlapWindow
+	steps    int           // how often n changed (tests)
 }
 
 type cpuSample struct {
@@ -68,7 +68,7 @@ func newProcTuner(now time.Time) *procTuner {
 		return nil
 	}
 	runtime.GOMAXPROCS(1)
-	return &procTuner{max: base, base: base, n: 1, changed: now, hold: procDownWindow,
+	return &procTuner{base: base, n: 1, changed: now, hold: procDownWindow,
 		samples: []cpuSample{{at: now, cpu: cpu}}}
 }
 
@@ -115,8 +115,8 @@ func (t *procTuner) step(s cpuSample) int {
 }
 
 func (t *procTuner) want(s cpuSample) int {
-	if used, ok := t.used(s, procUpWindow); ok && used >= procUpShare*float64(t.n) && t.n < t.max {
-		return min(2*t.n, t.max) // saturated: double at once rather than creep up a P at a time
+	if used, ok := t.used(s, procUpWindow); ok && used >= procUpShare*float64(t.n) && t.n < t.base {
+		return min(2*t.n, t.base) // saturated: double at once rather than creep up a P at a time
 	}
 	if t.n > 1 && s.at.Sub(t.changed) >= t.hold {
 		if used, ok := t.used(s, procDownWindow); ok && used < procDownShare*float64(t.n-1) {

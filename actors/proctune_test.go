@@ -20,7 +20,7 @@ import (
 func TestProcTunerSteps(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	const tick = 50 * time.Millisecond
-	p := &procTuner{max: 4, base: 4, n: 1, changed: t0, hold: procDownWindow, samples: []cpuSample{{at: t0}}}
+	p := &procTuner{base: 4, n: 1, changed: t0, hold: procDownWindow, samples: []cpuSample{{at: t0}}}
 	at, cpu := t0, time.Duration(0)
 	// run feeds ticks at `cores` processors' worth of CPU (step decides; the runtime is left alone);
 	// it returns the Ps after each tick.
@@ -47,7 +47,7 @@ func TestProcTunerSteps(t *testing.T) {
 	assert.Equal(t, steps(1, 40, 1), run(40, 0), "idle: one P")
 	assert.Equal(t, []int{1, 1, 1, 1, 2}, run(5, 0.95), "saturated for procUpWindow: twice the Ps")
 	assert.Equal(t, []int{2, 2, 2, 2, 4}, run(5, 1.9), "after a change, a whole window at the new count")
-	assert.Equal(t, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4}, run(10, 3.9), "capped at max")
+	assert.Equal(t, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4}, run(10, 3.9), "capped at base")
 	assert.Equal(t, steps(4, 40, 4), run(40, 2.5), "not below procDownShare of 3 processors")
 	// Once the last 2 s average below 0.75 × 3 (tick 21): one P fewer.
 	assert.Equal(t, steps(4, 20, 3), run(40, 2.0), "below procDownShare of one P fewer")
@@ -92,20 +92,7 @@ func TestTuneProcsFollowsLoadAndRestores(t *testing.T) {
 	if env || base == 1 {
 		quiet, busy = base, base
 	}
-	b, err := NewBroker(Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), TuneProcs: true})
-	require.NoError(t, err)
-	require.NoError(t, b.Start())
-	down := false
-	shut := func() {
-		if down {
-			return
-		}
-		down = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, b.Shutdown(ctx))
-	}
-	defer shut()
+	b, shut := startTunedBroker(t, Options{TuneProcs: true})
 	defer runtime.GOMAXPROCS(base) // whatever happens to the assertions
 	require.Eventually(t, func() bool { return runtime.GOMAXPROCS(0) == quiet }, 5*time.Second, 10*time.Millisecond,
 		"an idle broker runs on %d P", quiet)
