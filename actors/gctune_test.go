@@ -1,11 +1,9 @@
 package actors
 
 import (
-	"context"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +65,7 @@ func TestTuneGCRaisesGOGCUnderLoadAndRestores(t *testing.T) {
 	if limitEnv {
 		wantLimit = baseLimit
 	}
-	b, shut := startTunedBroker(t, Options{TuneGC: true, Limits: Limits{MemoryHighWatermark: mark}})
+	b := startBroker(t, func(o *Options) { o.TuneGC, o.Limits.MemoryHighWatermark = true, mark })
 	// The tuner starts with the broker's memory alarm goroutine.
 	require.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == wantLimit }, 5*time.Second, 10*time.Millisecond)
 
@@ -85,27 +83,7 @@ func TestTuneGCRaisesGOGCUnderLoadAndRestores(t *testing.T) {
 		require.NoError(t, rcv.AcceptMessage(testCtx(t), m))
 	}
 	assert.Equal(t, wantLimit, debug.SetMemoryLimit(-1))
-	shut()
+	require.NoError(t, b.Shutdown(testCtx(t))) // Shutdown is idempotent: startBroker's cleanup finds it done
 	assert.Equal(t, baseGOGC, gogcPercent(), "GOGC is put back at Shutdown")
 	assert.Equal(t, baseLimit, debug.SetMemoryLimit(-1), "the memory limit is put back at Shutdown")
-}
-
-// startTunedBroker starts a broker with process-wide tuning in o, for tests of what its Shutdown
-// puts back: shut stops it once, when the test calls it or, if an assertion fails first, at cleanup.
-func startTunedBroker(t *testing.T, o Options) (b *Broker, shut func()) {
-	t.Helper()
-	o.AMQPAddr, o.Logger = "127.0.0.1:0", testLogger()
-	b, err := NewBroker(o)
-	require.NoError(t, err)
-	require.NoError(t, b.Start())
-	var once sync.Once
-	shut = func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			require.NoError(t, b.Shutdown(ctx))
-		})
-	}
-	t.Cleanup(shut)
-	return b, shut
 }

@@ -29,7 +29,6 @@ type procTuner struct {
 	changed  time.Time     // when n last changed
 	hold     time.Duration // how long after a change n may go down
 	lastDown time.Time     // when n last went down, until that step has held for procFlapWindow
-	steps    int           // how often n changed (tests)
 }
 
 type cpuSample struct {
@@ -106,7 +105,6 @@ func (t *procTuner) step(s cpuSample) int {
 			t.lastDown = s.at
 		}
 		t.n, t.changed = n, s.at
-		t.steps++
 	case !t.lastDown.IsZero() && s.at.Sub(t.lastDown) >= procFlapWindow:
 		t.hold = max(t.hold/2, procDownWindow) // the last step down held
 		t.lastDown = time.Time{}
