@@ -19,9 +19,10 @@ import (
 // sockets are non-blocking (the runtime's poller set O_NONBLOCK), so these calls return EAGAIN instead of
 // blocking; a call holds its P only for the copy (up to about a millisecond for a write that fills a
 // large send buffer, which a GC stop-the-world then waits for). Waiting for readiness still goes
-// through the poller (syscall.RawConn), so deadlines and Close work as for any net.Conn. Elsewhere than
-// Linux, and under the race detector, the plain syscall package is used (rawio_other.go): its calls
-// carry the detector's happens-before annotations for I/O, which raw calls would lose.
+// through the poller (syscall.RawConn), so deadlines and Close work as for any net.Conn. On other Unix
+// systems, and under the race detector, the plain syscall package is used (rawio_other.go): its calls
+// carry the detector's happens-before annotations for I/O, which raw calls would lose. On Windows
+// connections use net.Conn's Read and Write (rawio_plain.go).
 
 // rawReader reads a TCP or Unix socket with rawRead, waiting for readability through the runtime's
 // poller. It is the connection's io.Reader for the frame reader on plain (non-TLS) sockets; one
@@ -41,17 +42,28 @@ type rawReader struct {
 // readerFor returns conn's reader for the frame reader: a rawReader where the connection has a raw
 // socket, conn itself otherwise (TLS, net.Pipe).
 func readerFor(conn net.Conn) io.Reader {
-	sc, ok := conn.(syscall.Conn)
+	raw, ok := rawConnOf(conn)
 	if !ok {
-		return conn
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
 		return conn
 	}
 	r := &rawReader{raw: raw, net: conn.LocalAddr().Network(), local: conn.LocalAddr(), remote: conn.RemoteAddr()}
 	r.fn = r.attempt
 	return r
+}
+
+// rawConnOf returns conn's socket for rawRead and rawWrite, or false where there is none to use: a
+// TLS connection or net.Pipe, or a platform whose sockets are not non-blocking file descriptors
+// (rawSockets false: Windows, whose overlapped socket handles would make a plain read block).
+func rawConnOf(conn net.Conn) (syscall.RawConn, bool) {
+	if !rawSockets {
+		return nil, false
+	}
+	sc, ok := conn.(syscall.Conn) // *net.TCPConn, *net.UnixConn; not *tls.Conn
+	if !ok {
+		return nil, false
+	}
+	raw, err := sc.SyscallConn()
+	return raw, err == nil
 }
 
 func (r *rawReader) Read(p []byte) (int, error) {

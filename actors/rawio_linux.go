@@ -7,6 +7,8 @@ import (
 	"unsafe"
 )
 
+const rawSockets = true
+
 // rawWrite is one write(2) of p on a non-blocking fd.
 func rawWrite(fd int, p []byte) (int, error) {
 	r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))

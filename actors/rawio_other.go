@@ -1,11 +1,14 @@
-//go:build !linux || race
+//go:build unix && (!linux || race)
 
 package actors
 
 import "syscall"
 
-// Elsewhere than Linux and under the race detector, the syscall package's own calls (see rawio.go).
+// On Unix systems other than Linux, and under the race detector, the syscall package's own calls (see
+// rawio.go).
 
 func rawWrite(fd int, p []byte) (int, error) { return syscall.Write(fd, p) }
 
 func rawRead(fd int, p []byte) (int, error) { return syscall.Read(fd, p) }
+
+const rawSockets = true

@@ -67,11 +67,9 @@ const inlineRounds = 4
 
 func newFrameWriter(conn net.Conn) *frameWriter {
 	w := &frameWriter{conn: conn, wake: make(chan struct{}, 1), done: make(chan struct{}), writeTimeout: writeTimeout, linger: writeLinger}
-	if sc, ok := conn.(syscall.Conn); ok { // *net.TCPConn, *net.UnixConn; not *tls.Conn
-		if raw, err := sc.SyscallConn(); err == nil {
-			w.raw = raw
-			w.try.fn = w.try.write // bound once: a closure per attempt would allocate
-		}
+	if raw, ok := rawConnOf(conn); ok {
+		w.raw = raw
+		w.try.fn = w.try.write // bound once: a closure per attempt would allocate
 	}
 	return w
 }
