@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -61,6 +62,8 @@ type Broker struct {
 	// accepts cannot all pass the check before any of them is counted (connCount counts only later).
 	slots atomic.Int64
 	disp  *warmDispatcher // runs every actor's mailbox (dispatch.go)
+	// storeOps bounds the settlements' store updates not yet durable (storebacklog.go); nil without a store
+	storeOps *storeBacklog
 	// failed is closed when the broker stopped itself because its own supervisor failed (Failed).
 	failed     chan struct{}
 	failedOnce sync.Once
@@ -97,6 +100,7 @@ func NewBroker(opts Options) (*Broker, error) {
 		if b.store, err = store.Open(filepath.Join(o.DataDir, "store"), store.Options{Logger: o.Logger, FS: o.storeFS, BusyCommitInterval: busyCommitInterval}); err != nil {
 			return nil, fmt.Errorf("data directory %s: %w", o.DataDir, err)
 		}
+		b.storeOps = newStoreBacklog(cmp.Or(o.storeBacklog, storeBacklogLimit))
 	}
 	quiet := slog.New(discardHandler{})
 	b.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))

@@ -124,17 +124,21 @@ func (q *queue) forget(e *qentry) {
 	}
 }
 
-// flushOps submits the deletes and delivery-count updates of one Receive in one request.
-func (q *queue) flushOps() {
+// flushOps submits the deletes and delivery-count updates of one Receive in one request, counted in
+// the broker's store backlog until the store is done with them.
+func (q *queue) flushOps(ctx actor.Context) {
 	if len(q.ops) == 0 {
 		return
 	}
 	ops := q.ops
 	q.ops = nil
+	backlog, sys := q.b.storeOps, ctx.ActorSystem()
+	backlog.submitted(len(ops))
 	q.b.store.Submit(ops, func(err error) {
 		if err != nil {
-			q.retryDeletes(ops, err)
+			q.retryDeletes(ops, err) // from here on the retry's own bound (maxRetryDeletes) applies
 		}
+		backlog.done(len(ops), sys)
 	})
 }
 

@@ -197,3 +197,73 @@ func TestRefusedPublishIsNotRecoveredAfterFsyncError(t *testing.T) {
 	require.NoError(t, r.Close(testCtx(t)))
 	requireQueueEmpty(t, b2, "fsync") // nor any other publish that was refused while the store reopened
 }
+
+// stallingDisk blocks every sync while stalled: a disk far slower than the consumers.
+type stallingDisk struct{ gate atomic.Pointer[chan struct{}] }
+
+func (d *stallingDisk) fs() vfs.FS {
+	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+			if g := d.gate.Load(); g != nil {
+				<-*g
+			}
+		}
+		return nil
+	}))
+}
+
+func (d *stallingDisk) stall() { g := make(chan struct{}); d.gate.Store(&g) }
+
+func (d *stallingDisk) release() { close(*d.gate.Swap(nil)) }
+
+// A consumer that accepts faster than the store can delete what it accepted is held back: while the
+// settlements' store updates not yet durable are at the broker's bound, its queue delivers nothing
+// more (memory stays bounded); once the store catches up, delivery resumes where it stopped, and
+// nothing is lost or delivered twice.
+func TestConsumerWaitsForAStoreFarBehind(t *testing.T) {
+	const total, limit, credit = 300, 40, 10
+	disk := &stallingDisk{}
+	b, _ := startStoppable(t, Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: t.TempDir(),
+		storeFS: disk.fs(), storeBacklog: limit})
+	s := newSess(t, dial(t, b, nil))
+	snd := sender(t, s, "behind", nil)
+	for i := range total {
+		require.Equal(t, &amqp.StateAccepted{}, sendMsg(t, snd, durableMsg(fmt.Sprint(i))))
+	}
+
+	disk.stall()
+	r := receiver(t, s, "behind", &amqp.ReceiverOptions{Credit: credit})
+	next := 0
+	consume := func(wait time.Duration) { // receives and accepts until nothing comes for wait
+		for {
+			ctx, cancel := context.WithTimeout(testCtx(t), wait)
+			m, err := r.Receive(ctx, nil)
+			cancel()
+			if err != nil {
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				return
+			}
+			require.Equal(t, fmt.Sprint(next), string(m.GetData()), "in order, each once")
+			next++
+			require.NoError(t, r.AcceptMessage(testCtx(t), m))
+		}
+	}
+	consume(500 * time.Millisecond)
+	held := next
+	assert.GreaterOrEqual(t, held, limit, "delivered until the bound was reached")
+	assert.Less(t, held, limit+4*credit, "then held back")
+	assert.GreaterOrEqual(t, b.storeOps.pending.Load(), int64(limit))
+	consume(300 * time.Millisecond)
+	assert.Equal(t, held, next, "nothing more while the store stays behind")
+
+	disk.release()
+	for next < total {
+		before := next
+		consume(2 * time.Second)
+		require.Greater(t, next, before, "delivery resumes once the store caught up (%d of %d)", next, total)
+	}
+	require.Eventually(t, func() bool { return b.storeOps.pending.Load() == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(storedOf(t, b, "behind")) == 0 }, 5*time.Second, 20*time.Millisecond,
+		"every accepted message deleted")
+}

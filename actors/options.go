@@ -65,6 +65,8 @@ type Options struct {
 
 	// storeFS replaces the store's filesystem: disk-error tests only.
 	storeFS vfs.FS
+	// storeBacklog replaces storeBacklogLimit when > 0: tests only.
+	storeBacklog int64
 
 	// Faults makes chosen actors panic on chosen messages: for supervision tests only. The daemon never
 	// sets it; nil costs one nil check per actor message.

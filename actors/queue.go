@@ -114,7 +114,7 @@ func newQueue(b *Broker, vhost *actor.PID, vname string, spec queueSpec) *queue 
 func (q *queue) Receive(ctx actor.Context) {
 	q.receive(ctx)
 	if q.persistent() {
-		q.flushOps()
+		q.flushOps(ctx)
 	}
 	q.gaugeMessages.Store(int64(q.length() + len(q.unacked)))
 	q.gaugeConsumers.Store(int64(len(q.consumers)))
@@ -181,6 +181,8 @@ func (q *queue) receive(ctx actor.Context) {
 		clear(q.ready)
 		q.ready, q.head, q.readyBytes = q.ready[:0], 0, 0
 		ctx.Respond(&queueStatsReply{messages: n, consumers: len(q.consumers)})
+	case storeCaughtUp:
+		q.dispatch(ctx)
 	case *ttlTick:
 		q.ttlTimer = nil
 		q.expireHead(ctx, nowMillis())
@@ -399,6 +401,9 @@ func (q *queue) requeue(e *qentry) {
 func (q *queue) dispatch(ctx actor.Context) {
 	if len(q.consumers) == 0 {
 		return
+	}
+	if q.persistent() && q.b.storeOps.holds(ctx.Self()) {
+		return // the store is far behind with settlements' updates: storeCaughtUp dispatches again
 	}
 	batches := &q.deliveries
 	sentAt := time.Now().UnixNano()
