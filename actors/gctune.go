@@ -32,6 +32,7 @@ type gcTuner struct {
 	lastAllocs  uint64
 	lastAt      time.Time
 	on          bool
+	percent     int // GOGC while on: busyPercent of the live heap at the last tick
 	quietSince  time.Time
 	transitions int // how often busy was switched on or off (tests)
 }
@@ -41,6 +42,12 @@ const (
 	// CPU per message than at 100 (ab.sh, BENCHMARKS.md); the heap then runs up to five times what
 	// is live, bounded by the memory limit.
 	gcBusyPercent = 400
+	// gcBusyHeadroom caps the garbage a raised GOGC lets the heap run to past what is live: GOGC is
+	// halved, down to the quiet value, while live × GOGC/100 would exceed it. A broker with a small
+	// live heap (tens of connections, a short backlog) keeps 400 and its lower GC cost; with a large
+	// one (a thousand connections hold 64 KiB read buffers each) GC cycles are rare at the default
+	// GOGC anyway, and 400 had doubled RSS under load (BENCHMARKS.md, sixth pass).
+	gcBusyHeadroom = 64 << 20
 	// gcBusyAllocRate is the allocation rate, in bytes a second, from which the broker counts as
 	// busy: a few thousand messages a second. An idle broker stays far below it (its idle RSS did
 	// not change with the tuner: BENCHMARKS.md, fourth pass).
@@ -50,7 +57,7 @@ const (
 )
 
 func newGCTuner(highWater uint64) *gcTuner {
-	t := &gcTuner{sample: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}}
+	t := &gcTuner{sample: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}}
 	_, gogcSet := os.LookupEnv("GOGC")
 	_, limitSet := os.LookupEnv("GOMEMLIMIT")
 	t.tuneGOGC, t.setLimit = !gogcSet, !limitSet
@@ -73,12 +80,12 @@ func newGCTuner(highWater uint64) *gcTuner {
 // observe samples the allocation rate (the memory alarm's ticker calls it) and switches GOGC.
 func (t *gcTuner) observe(now time.Time) {
 	metrics.Read(t.sample)
-	allocs := t.sample[0].Value.Uint64()
-	t.step(now, allocs)
+	t.step(now, t.sample[0].Value.Uint64(), t.sample[1].Value.Uint64())
 }
 
-// step is observe's decision, given the allocation counter read at now.
-func (t *gcTuner) step(now time.Time, allocs uint64) {
+// step is observe's decision, given the allocation counter and the live heap (as the last GC
+// marked it) read at now.
+func (t *gcTuner) step(now time.Time, allocs, live uint64) {
 	dt := now.Sub(t.lastAt)
 	if dt <= 0 {
 		return
@@ -89,7 +96,8 @@ func (t *gcTuner) step(now time.Time, allocs uint64) {
 	switch {
 	case busy:
 		t.quietSince = time.Time{}
-		if !t.on {
+		if p := t.busyPercent(live); !t.on || p != t.percent {
+			t.percent = p
 			t.set(true)
 		}
 	case t.on && t.quietSince.IsZero():
@@ -99,14 +107,26 @@ func (t *gcTuner) step(now time.Time, allocs uint64) {
 	}
 }
 
+// busyPercent is GOGC while busy for a live heap of live bytes (gcBusyHeadroom).
+func (t *gcTuner) busyPercent(live uint64) int {
+	p := gcBusyPercent
+	for p > t.base && live*uint64(p)/100 > gcBusyHeadroom {
+		p /= 2
+	}
+	return max(p, t.base)
+}
+
+// set switches GOGC to t.percent (on) or back to the quiet value.
 func (t *gcTuner) set(on bool) {
+	if on != t.on {
+		t.transitions++
+	}
 	t.on = on
-	t.transitions++
 	if !t.tuneGOGC {
 		return
 	}
 	if on {
-		debug.SetGCPercent(gcBusyPercent)
+		debug.SetGCPercent(t.percent)
 	} else {
 		debug.SetGCPercent(t.base)
 	}

@@ -29,7 +29,7 @@ func TestGCTunerSteps(t *testing.T) {
 	at := t0
 	advance := func(bytes uint64) {
 		at, allocs = at.Add(tick), allocs+bytes
-		g.step(at, allocs)
+		g.step(at, allocs, 0)
 	}
 	advance(perTick / 4)
 	assert.False(t, g.on, "a quiet tick")
@@ -48,6 +48,40 @@ func TestGCTunerSteps(t *testing.T) {
 	advance(0)
 	assert.False(t, g.on, "quiet for gcQuietAfter")
 	assert.Equal(t, 2, g.transitions)
+}
+
+// While busy, GOGC follows the live heap: 400 while that leaves at most gcBusyHeadroom of garbage,
+// halved while it would leave more, never below the quiet value; going quiet puts that back.
+func TestGCTunerCapsHeadroom(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tick := 50 * time.Millisecond
+	perTick := uint64(gcBusyAllocRate/20 + 1)
+	g := &gcTuner{base: 100, lastAt: t0}
+	allocs, at := uint64(0), t0
+	busyTick := func(live uint64) int {
+		at, allocs = at.Add(tick), allocs+perTick
+		g.step(at, allocs, live)
+		require.True(t, g.on)
+		return g.percent
+	}
+	const mib = 1 << 20
+	assert.Equal(t, 400, busyTick(4*mib), "a small live heap: 16 MiB of garbage at most")
+	assert.Equal(t, 400, busyTick(gcBusyHeadroom/4), "exactly the headroom at 400")
+	assert.Equal(t, 200, busyTick(gcBusyHeadroom/4+mib))
+	assert.Equal(t, 100, busyTick(gcBusyHeadroom/2+mib))
+	assert.Equal(t, 100, busyTick(2*gcBusyHeadroom), "never below the quiet value")
+	assert.Equal(t, 400, busyTick(4*mib), "back up as the live heap shrinks")
+	assert.Equal(t, 1, g.transitions, "changing the busy GOGC is not a transition")
+	for range 22 { // gcQuietAfter and a tick
+		at = at.Add(tick)
+		g.step(at, allocs, 4*mib)
+	}
+	assert.False(t, g.on)
+	assert.Equal(t, 2, g.transitions)
+
+	low := &gcTuner{base: 50, lastAt: t0}
+	low.step(t0.Add(tick), perTick, 10*gcBusyHeadroom)
+	assert.Equal(t, 50, low.percent, "a quiet value below 100 is the floor")
 }
 
 // A broker with TuneGC sets the memory limit to its high-water mark while it runs, raises GOGC while
