@@ -403,7 +403,10 @@ func (q *queue) dispatch(ctx actor.Context) {
 		return
 	}
 	if q.persistent() && q.b.storeOps.holds(ctx.Self()) {
-		return // the store is far behind with settlements' updates: storeCaughtUp dispatches again
+		// The store is far behind with settlements' updates: storeCaughtUp dispatches again. A drain
+		// request waits for that too; expiry goes on.
+		q.armTTL(ctx)
+		return
 	}
 	batches := &q.deliveries
 	sentAt := time.Now().UnixNano()
