@@ -14,4 +14,5 @@ pid=$!
 sleep 25
 echo "warren   $(mem $pid)"
 kill $pid; wait $pid 2>/dev/null
-if rpid=$(pgrep -f 'beam.smp.*rabbit' | head -1); then echo "rabbitmq $(mem "$rpid")"; fi
+rpid=$(pgrep -f 'beam.smp.*rabbit' | head -1)
+if [ -n "$rpid" ]; then echo "rabbitmq $(mem "$rpid")"; fi
