@@ -215,7 +215,12 @@ func (d *stallingDisk) fs() vfs.FS {
 
 func (d *stallingDisk) stall() { g := make(chan struct{}); d.gate.Store(&g) }
 
-func (d *stallingDisk) release() { close(*d.gate.Swap(nil)) }
+// release lets syncs through again (and does nothing when not stalled).
+func (d *stallingDisk) release() {
+	if g := d.gate.Swap(nil); g != nil {
+		close(*g)
+	}
+}
 
 // A consumer that accepts faster than the store can delete what it accepted is held back: while the
 // settlements' store updates not yet durable are at the broker's bound, its queue delivers nothing
@@ -226,6 +231,7 @@ func TestConsumerWaitsForAStoreFarBehind(t *testing.T) {
 	disk := &stallingDisk{}
 	b, _ := startStoppable(t, Options{AMQPAddr: "127.0.0.1:0", Logger: testLogger(), DataDir: t.TempDir(),
 		storeFS: disk.fs(), storeBacklog: limit})
+	t.Cleanup(disk.release) // before the broker's shutdown (cleanups run last first), also after a failure
 	s := newSess(t, dial(t, b, nil))
 	snd := sender(t, s, "behind", nil)
 	for i := range total {
