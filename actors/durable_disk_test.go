@@ -241,26 +241,31 @@ func TestConsumerWaitsForAStoreFarBehind(t *testing.T) {
 	disk.stall()
 	r := receiver(t, s, "behind", &amqp.ReceiverOptions{Credit: credit})
 	next := 0
-	consume := func(wait time.Duration) { // receives and accepts until nothing comes for wait
-		for {
-			ctx, cancel := context.WithTimeout(testCtx(t), wait)
-			m, err := r.Receive(ctx, nil)
-			cancel()
-			if err != nil {
-				require.ErrorIs(t, err, context.DeadlineExceeded)
-				return
-			}
-			require.Equal(t, fmt.Sprint(next), string(m.GetData()), "in order, each once")
-			next++
-			require.NoError(t, r.AcceptMessage(testCtx(t), m))
+	receiveOne := func(wait time.Duration) bool { // receives and accepts one message, false when none came
+		ctx, cancel := context.WithTimeout(testCtx(t), wait)
+		m, err := r.Receive(ctx, nil)
+		cancel()
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			return false
+		}
+		require.Equal(t, fmt.Sprint(next), string(m.GetData()), "in order, each once")
+		next++
+		require.NoError(t, r.AcceptMessage(testCtx(t), m))
+		return true
+	}
+	consume := func(wait time.Duration) { // until nothing comes for wait
+		for receiveOne(wait) {
 		}
 	}
-	consume(500 * time.Millisecond)
+	for next < limit {
+		require.True(t, receiveOne(10*time.Second), "delivered until the bound is reached (%d of %d)", next, limit)
+	}
+	consume(time.Second)
 	held := next
-	assert.GreaterOrEqual(t, held, limit, "delivered until the bound was reached")
 	assert.Less(t, held, limit+4*credit, "then held back")
 	assert.GreaterOrEqual(t, b.storeOps.pending.Load(), int64(limit))
-	consume(300 * time.Millisecond)
+	consume(time.Second)
 	assert.Equal(t, held, next, "nothing more while the store stays behind")
 
 	disk.release()
