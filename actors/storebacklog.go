@@ -20,8 +20,11 @@ type storeBacklog struct {
 	pending atomic.Int64
 	limit   int64
 
-	mu   sync.Mutex
-	held map[*actor.PID]struct{} // queues holding deliveries back until storeCaughtUp
+	// waiting is set before a queue's final check in holds, so that done takes mu only while some
+	// queue may be held: in the steady state a store completion costs two atomic operations.
+	waiting atomic.Bool
+	mu      sync.Mutex
+	held    map[*actor.PID]struct{} // queues holding deliveries back until storeCaughtUp
 }
 
 // storeBacklogLimit is the bound: 64 Ki updates, a few MiB of pending requests.
@@ -45,25 +48,25 @@ func (s *storeBacklog) holds(queue *actor.PID) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Checked again under mu: an update ending after this check finds the queue in held (done).
+	// Registered first, then checked again: an update ending after this check sees waiting and finds
+	// the queue in held (done).
+	s.held[queue] = struct{}{}
+	s.waiting.Store(true)
 	if s.pending.Load() < s.limit {
+		delete(s.held, queue)
 		return false
 	}
-	s.held[queue] = struct{}{}
 	return true
 }
 
 // done ends n updates (durable or failed: either way the store no longer holds them) and wakes the
 // held queues once half the limit is reached. It runs on the store's committer goroutine.
 func (s *storeBacklog) done(n int, sys *actor.ActorSystem) {
-	if s.pending.Add(-int64(n)) > s.limit/2 {
+	if s.pending.Add(-int64(n)) > s.limit/2 || !s.waiting.Load() {
 		return
 	}
 	s.mu.Lock()
-	if len(s.held) == 0 {
-		s.mu.Unlock()
-		return
-	}
+	s.waiting.Store(false)
 	held := s.held
 	s.held = map[*actor.PID]struct{}{}
 	s.mu.Unlock()
